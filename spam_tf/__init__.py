@@ -1,0 +1,15 @@
+"""spam_tf: SPAM (starting-point transfer via autoencoder-compressed policies) on TF-Agents.
+
+TF-Agents and TensorFlow Probability need Keras 2 (the tf-keras package), which
+TensorFlow only picks when TF_USE_LEGACY_KERAS=1 is set before its first
+import; importing spam_tf sets it, and refuses to go on if TensorFlow was
+already imported without it (networks would silently lose their variables).
+"""
+import os
+import sys
+
+if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
+  raise ImportError("import spam_tf before tensorflow, or set TF_USE_LEGACY_KERAS=1 "
+                    "(TF-Agents needs Keras 2 from tf-keras)")
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,73 @@
+"""Flags and error handling of the bin/ launchers (kept thin: the logic is importable)."""
+import os
+import sys
+import traceback
+
+from absl import app
+from absl import flags
+from absl import logging
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("source", "CartPole-v1", "Source task S (gymnasium env id).")
+flags.DEFINE_string("target", "InvertedPendulum-v4", "Target task T (gymnasium env id).")
+flags.DEFINE_string("root_dir", None, "Output folder (default: runs/<source>_to_<target>).")
+flags.DEFINE_string("seeds", "3", "Number of seeds (N -> 0..N-1) or a comma list (e.g. 1,5,7).")
+flags.DEFINE_multi_string("gin_file", [], "Gin config file(s), applied in order.")
+flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'train_eval.iterations=50'.")
+flags.DEFINE_string("source_expert_dir", None,
+                    "Reuse the source experts of an earlier run (its root_dir) instead of training them.")
+flags.DEFINE_integer("workers", 2, "Parallel worker processes (one per core).")
+
+USER_ERRORS = ()  # filled by _user_errors(): imported lazily to keep --help fast
+
+
+def parse_seeds(text):
+  """'3' -> [0, 1, 2]; '1,5,7' -> [1, 5, 7]. Raises ValueError on bad input."""
+  text = text.strip()
+  if "," not in text:
+    count = int(text)
+    if count < 1:
+      raise ValueError(f"--seeds must be a positive count or a list, got {text!r}")
+    return list(range(count))
+  seeds = [int(part) for part in text.split(",") if part.strip()]
+  if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+    raise ValueError(f"--seeds must list distinct non-negative integers, got {text!r}")
+  return seeds
+
+
+def _user_errors():
+  from spam_tf import envs, experiment, files, train, transfer
+  return (envs.EnvError, experiment.ExperimentError, transfer.TransferError,
+          train.TrainingDiverged, files.RootLockedError, ValueError, FloatingPointError)
+
+
+def run_main(main_fn):
+  """absl app.run with user errors reduced to one line on stderr and exit code 1."""
+  def wrapped(argv):
+    try:
+      return main_fn(argv)
+    except KeyboardInterrupt:
+      print("interrupted: rerun the same command to resume", file=sys.stderr)
+      return 130
+    except Exception as e:  # pylint: disable=broad-except
+      if isinstance(e, _user_errors()):
+        print(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
+              file=sys.stderr)
+        return 1
+      traceback.print_exc()
+      return 2
+  app.run(wrapped)
+
+
+def spam_main(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from spam_tf import experiment  # heavy import (TensorFlow) after flag parsing
+  logging.set_verbosity(logging.INFO)
+  seeds = parse_seeds(FLAGS.seeds)
+  root_dir = FLAGS.root_dir or os.path.join("runs", f"{FLAGS.source}_to_{FLAGS.target}")
+  summary = experiment.run(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
+                           FLAGS.gin_bindings, FLAGS.source_expert_dir, FLAGS.workers)
+  print(experiment.report(summary, root_dir))
+  return 0

@@ -1,0 +1,301 @@
+"""The SPAM experiment: Algorithm 1 for several seeds, plus the scratch baseline.
+
+Per seed s (all stages of a seed use seed s, so target_spam and target_scratch
+see the same environment seeds and the same fresh initialisation):
+  source_expert   M* = f1(S)                        (gin scope 'source')
+  autoencoder     g trained on w(M*), W_SPAM = g(w(M*))
+  target_spam     M_TL = f2(T, w^-1(W_SPAM))        (gin scope 'target')
+  target_scratch  f2(T) from random initialisation  (gin scope 'target')
+
+Layout under root_dir:
+  config.gin, run.json     the effective config and flags (a rerun must match)
+  runs/seed_<s>/<stage>/   checkpoints/, result.json, policy_weights.npz, saved_model/
+  logs/seed_<s>/<stage>/   TensorBoard events (one run per stage and seed)
+  summary.json             written last, atomically: present means complete
+
+Stages whose result.json exists are not rerun; an interrupted stage resumes
+from its latest checkpoint. Jobs run in worker processes, two at a time by
+default (one per core), each killed with the parent (PR_SET_PDEATHSIG).
+"""
+import concurrent.futures as cf
+import ctypes
+import multiprocessing
+import os
+import signal
+
+from absl import logging
+import gin
+import numpy as np
+import tensorflow as tf
+
+from spam_tf import autoencoder
+from spam_tf import envs as envs_lib
+from spam_tf import files
+from spam_tf import metrics
+from spam_tf import train
+from spam_tf import transfer
+from spam_tf import weights as weights_lib
+
+STAGES = ("source_expert", "autoencoder", "target_spam", "target_scratch")
+
+
+class ExperimentError(ValueError):
+  """Bad input or state that the user can fix (message is one line)."""
+
+
+def stage_dir(root_dir, seed, stage):
+  return os.path.join(root_dir, "runs", f"seed_{seed}", stage)
+
+
+def log_dir(root_dir, seed, stage):
+  return os.path.join(root_dir, "logs", f"seed_{seed}", stage)
+
+
+def parse_gin(gin_files, gin_bindings):
+  """Parses configs; raises ExperimentError with a one-line reason on failure."""
+  gin.clear_config()
+  for path in gin_files:
+    if not os.path.isfile(path):
+      raise ExperimentError(f"config file not found: {path}")
+  try:
+    gin.parse_config_files_and_bindings(gin_files, gin_bindings)
+  except (ValueError, KeyError, SyntaxError, IOError) as e:
+    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    raise ExperimentError(f"bad config: {first_line}") from None
+
+
+# --- worker side -----------------------------------------------------------
+
+def _die_with_parent():
+  """Linux: SIGKILL this worker when the parent dies, even by SIGKILL."""
+  try:
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+  except (OSError, AttributeError):
+    pass
+
+
+def _worker_init(gin_files, gin_bindings, verbosity):
+  _die_with_parent()
+  logging.set_verbosity(verbosity)
+  train.configure_threads(1)
+  parse_gin(gin_files, gin_bindings)
+
+
+def run_trainer(root_dir, env_id, seed, stage, scope, start_fn=None):
+  with gin.config_scope(scope):
+    return train.train_eval(env_id, stage_dir(root_dir, seed, stage),
+                            log_dir(root_dir, seed, stage), seed, start_fn=start_fn,
+                            label=f"seed {seed} {stage}")
+
+
+def run_source_expert(root_dir, source, seed):
+  return run_trainer(root_dir, source, seed, "source_expert", "source")
+
+
+def run_target_scratch(root_dir, target, seed):
+  return run_trainer(root_dir, target, seed, "target_scratch", "target")
+
+
+def run_target_spam(root_dir, target, seed, expert_dir):
+  """Autoencoder on w(M*), then f2 on the target from w^-1(g(w(M*)))."""
+  expert = files.read_json(os.path.join(expert_dir, train.RESULT_FILE))
+  expert_vector = train.load_weights(expert_dir, "final")
+  ae_dir = stage_dir(root_dir, seed, "autoencoder")
+  ae_result = autoencoder.train_autoencoder(expert_vector[None], ae_dir,
+                                            log_dir(root_dir, seed, "autoencoder"), seed)
+  reconstruction = autoencoder.load_reconstruction(ae_dir)
+  source_arrays = weights_lib.unflatten(reconstruction, [tuple(s) for s in expert["weight_shapes"]])
+  spam_dir = stage_dir(root_dir, seed, "target_spam")
+
+  def start_fn(target_discrete, target_init):
+    arrays, how = transfer.transfer(source_arrays, expert["discrete"], target_init, target_discrete)
+    files.write_json(os.path.join(spam_dir, "transfer.json"), how)
+    return arrays
+
+  os.makedirs(spam_dir, exist_ok=True)
+  spam = run_trainer(root_dir, target, seed, "target_spam", "target", start_fn)
+  start, final = train.load_weights(spam_dir, "start"), train.load_weights(spam_dir, "final")
+  sparsity = {"zero_ratio": metrics.zero_ratio(reconstruction),
+              "start_zero_ratio": metrics.zero_ratio(start),
+              "final_zero_ratio": metrics.zero_ratio(final),
+              "sparsity_ratio": metrics.sparsity_ratio(start, final),
+              "zeros_kept_fraction": metrics.zeros_kept_fraction(start, final)}
+  writer = tf.summary.create_file_writer(log_dir(root_dir, seed, "target_spam"))
+  with writer.as_default():
+    tf.summary.scalar("Sparsity/ZeroRatio", sparsity["zero_ratio"], step=0)
+    for key in ("sparsity_ratio", "zeros_kept_fraction"):
+      if sparsity[key] is not None:
+        tf.summary.scalar(f"Sparsity/{key.title().replace('_', '')}", sparsity[key],
+                          step=spam["iterations"])
+  writer.flush()
+  return {"autoencoder": ae_result, "target_spam": spam, "sparsity": sparsity}
+
+
+# --- parent side -----------------------------------------------------------
+
+def _check_expert_dir(expert_root, seed, source):
+  path = stage_dir(expert_root, seed, "source_expert")
+  result_path = os.path.join(path, train.RESULT_FILE)
+  if not os.path.isfile(result_path):
+    raise ExperimentError(f"no finished source expert for seed {seed} at {path}")
+  try:
+    result = files.read_json(result_path)
+    train.load_weights(path, "final")
+  except (ValueError, OSError, KeyError) as e:
+    raise ExperimentError(f"corrupt source expert at {path}: {e}") from None
+  if result.get("env_id") != source:
+    raise ExperimentError(f"the expert at {path} was trained on {result.get('env_id')}, not {source}")
+  return path
+
+
+def _guard_root(root_dir, run_spec, config_text):
+  """Refuses to mix a new config into a root_dir that holds another run's results."""
+  run_path = os.path.join(root_dir, "run.json")
+  if os.path.exists(run_path):
+    previous = files.read_json(run_path)
+    previous_config = open(os.path.join(root_dir, "config.gin")).read()
+    if previous != run_spec or previous_config != config_text:
+      raise ExperimentError(f"{root_dir} holds a run with other flags or config; "
+                            "use a new --root_dir (finished results are left untouched)")
+  files.write_text(os.path.join(root_dir, "config.gin"), config_text)
+  files.write_json(run_path, run_spec)
+
+
+def _stage_summary(results, convergence_return):
+  """Aggregates per-seed train results (list over seeds) into one summary object."""
+  eval_returns = [r["eval_returns"] for r in results]
+  return {
+      "env_id": results[0]["env_id"],
+      "convergence_return": convergence_return,
+      "iterations_to_convergence": metrics.iterations_to_convergence(
+          results[0]["eval_iterations"], eval_returns, convergence_return),
+      "iterations_to_convergence_per_seed": [r["iterations_to_convergence"] for r in results],
+      "final_eval_return": float(np.mean([r["final_eval_return"] for r in results])),
+      "final_eval_return_per_seed": [r["final_eval_return"] for r in results],
+      "eval_iterations": results[0]["eval_iterations"],
+      "eval_returns": eval_returns,
+      "env_steps_per_seed": [r["env_steps"] for r in results],
+  }
+
+
+def _mean_or_none(values):
+  values = [v for v in values if v is not None]
+  return float(np.mean(values)) if values else None
+
+
+def summarize(root_dir, source, target, seeds, experts, spams, scratches):
+  """Builds summary.json's dict from per-seed results (lists aligned with seeds)."""
+  threshold_source = experts[0]["convergence_return"]
+  threshold_target = scratches[0]["convergence_return"]
+  spam_summary = _stage_summary([s["target_spam"] for s in spams], threshold_target)
+  sparsity = [s["sparsity"] for s in spams]
+  spam_summary.update({
+      "sparsity_ratio": _mean_or_none([s["sparsity_ratio"] for s in sparsity]),
+      "zeros_kept_fraction": _mean_or_none([s["zeros_kept_fraction"] for s in sparsity]),
+      "start_zero_ratio": _mean_or_none([s["start_zero_ratio"] for s in sparsity]),
+      "per_seed_sparsity": sparsity,
+      "saved_model": os.path.relpath(os.path.join(stage_dir(root_dir, seeds[0], "target_spam"),
+                                                  "saved_model"), root_dir),
+      "saved_models": [os.path.relpath(os.path.join(stage_dir(root_dir, s, "target_spam"),
+                                                    "saved_model"), root_dir) for s in seeds],
+  })
+  scratch_summary = _stage_summary(scratches, threshold_target)
+  spam_conv, scratch_conv = (spam_summary["iterations_to_convergence"],
+                             scratch_summary["iterations_to_convergence"])
+  return {
+      "source": source, "target": target, "seeds": list(seeds),
+      "config": "config.gin",
+      "source_expert": _stage_summary(experts, threshold_source),
+      "autoencoder": {
+          "reconstruction_mse": float(np.mean([s["autoencoder"]["reconstruction_mse"] for s in spams])),
+          "zero_ratio": float(np.mean([s["zero_ratio"] for s in sparsity])),
+          "reconstruction_mse_per_seed": [s["autoencoder"]["reconstruction_mse"] for s in spams],
+          "zero_ratio_per_seed": [s["zero_ratio"] for s in sparsity],
+      },
+      "target_spam": spam_summary,
+      "target_scratch": scratch_summary,
+      "spam_converged_faster": (None if spam_conv is None and scratch_conv is None else
+                                scratch_conv is None or (spam_conv is not None and spam_conv < scratch_conv)),
+      "logs": "logs",
+  }
+
+
+def run(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),
+        source_expert_dir=None, workers=2):
+  """Runs (or resumes) the whole experiment; returns the summary dict."""
+  for env_id in (source, target):
+    envs_lib.make(env_id).close()
+  parse_gin(gin_files, gin_bindings)
+  try:
+    os.makedirs(root_dir, exist_ok=True)
+    probe = os.path.join(root_dir, ".write-test")
+    open(probe, "w").close()
+    os.remove(probe)
+  except OSError as e:
+    raise ExperimentError(f"cannot write to root_dir {root_dir}: {e.strerror}") from None
+  run_spec = {"source": source, "target": target, "seeds": list(seeds),
+              "source_expert_dir": source_expert_dir}
+  with files.RootLock(root_dir):
+    _guard_root(root_dir, run_spec, gin.config_str())
+    expert_dirs = {s: (_check_expert_dir(source_expert_dir, s, source) if source_expert_dir
+                       else stage_dir(root_dir, s, "source_expert")) for s in seeds}
+    results = _run_jobs(root_dir, source, target, seeds, expert_dirs, list(gin_files),
+                        list(gin_bindings), workers)
+    summary = summarize(root_dir, source, target, seeds, *results)
+    files.write_json(os.path.join(root_dir, "summary.json"), summary)
+  return summary
+
+
+def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindings, workers):
+  """Schedules experts and scratch runs first; each seed's SPAM job once its expert is done."""
+  context = multiprocessing.get_context("spawn")
+  experts, spams, scratches = {}, {}, {}
+  with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context,
+                              initializer=_worker_init,
+                              initargs=(gin_files, gin_bindings, logging.get_verbosity())) as pool:
+    pending = {}
+    for s in seeds:
+      if expert_dirs[s] == stage_dir(root_dir, s, "source_expert"):
+        pending[pool.submit(run_source_expert, root_dir, source, s)] = ("expert", s)
+      else:
+        experts[s] = files.read_json(os.path.join(expert_dirs[s], train.RESULT_FILE))
+        pending[pool.submit(run_target_spam, root_dir, target, s, expert_dirs[s])] = ("spam", s)
+    for s in seeds:
+      pending[pool.submit(run_target_scratch, root_dir, target, s)] = ("scratch", s)
+    try:
+      while pending:
+        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+          kind, s = pending.pop(future)
+          result = future.result()
+          if kind == "expert":
+            experts[s] = result
+            pending[pool.submit(run_target_spam, root_dir, target, s, expert_dirs[s])] = ("spam", s)
+          elif kind == "spam":
+            spams[s] = result
+          else:
+            scratches[s] = result
+    except BaseException:
+      for future in pending:
+        future.cancel()
+      raise
+  return ([experts[s] for s in seeds], [spams[s] for s in seeds], [scratches[s] for s in seeds])
+
+
+def report(summary, root_dir):
+  """A short human-readable table of summary.json."""
+  def fmt(x):
+    return "never" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+  rows = [f"SPAM {summary['source']} -> {summary['target']}, seeds {summary['seeds']}",
+          f"{'stage':16s} {'iters to conv (mean)':>21s} {'per seed':>18s} {'final return':>13s}"]
+  for stage in ("source_expert", "target_spam", "target_scratch"):
+    s = summary[stage]
+    rows.append(f"{stage:16s} {fmt(s['iterations_to_convergence']):>21s} "
+                f"{str(s['iterations_to_convergence_per_seed']):>18s} {s['final_eval_return']:13.1f}")
+  ae, spam = summary["autoencoder"], summary["target_spam"]
+  rows.append(f"autoencoder: reconstruction mse {fmt(ae['reconstruction_mse'])}, "
+              f"zero ratio {fmt(ae['zero_ratio'])}; after f2: sparsity ratio "
+              f"{fmt(spam['sparsity_ratio'])}, zeros kept {fmt(spam['zeros_kept_fraction'])}")
+  rows.append(f"summary: {os.path.join(root_dir, 'summary.json')}   "
+              f"TensorBoard: tensorboard --logdir {os.path.join(root_dir, 'logs')}")
+  return "\n".join(rows)

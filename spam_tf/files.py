@@ -1,0 +1,100 @@
+"""Crash-safe file writes and the root_dir lock.
+
+Every result file is written to a temporary name in the same folder and then
+renamed, so a kill at any moment leaves either the old file or the new one,
+never a partial file that reads as complete.
+"""
+import errno
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+
+def _tmp_path(path):
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=folder)
+  os.close(fd)
+  return tmp
+
+
+def write_atomic(path, write_fn):
+  """Calls write_fn(tmp_path), fsyncs, then renames tmp_path onto path."""
+  tmp = _tmp_path(path)
+  try:
+    write_fn(tmp)
+    with open(tmp, "rb") as f:
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+
+
+def write_json(path, obj):
+  def dump(tmp):
+    with open(tmp, "w") as f:
+      json.dump(obj, f, indent=1, sort_keys=False)
+      f.write("\n")
+  write_atomic(path, dump)
+
+
+def write_text(path, text):
+  def dump(tmp):
+    with open(tmp, "w") as f:
+      f.write(text)
+  write_atomic(path, dump)
+
+
+def write_npz(path, **arrays):
+  def dump(tmp):
+    with open(tmp, "wb") as f:
+      np.savez(f, **arrays)
+  write_atomic(path, dump)
+
+
+def read_json(path):
+  with open(path) as f:
+    return json.load(f)
+
+
+def replace_dir(tmp_dir, final_dir):
+  """Moves a finished directory into place (removing an older one first)."""
+  if os.path.exists(final_dir):
+    shutil.rmtree(final_dir)
+  os.replace(tmp_dir, final_dir)
+
+
+class RootLockedError(RuntimeError):
+  pass
+
+
+class RootLock:
+  """An exclusive, non-blocking flock on <root_dir>/.lock for one run's life.
+
+  The kernel drops it when the process dies, so a killed run never leaves a
+  stale lock behind.
+  """
+
+  def __init__(self, root_dir):
+    self.path = os.path.join(root_dir, ".lock")
+    self._fd = None
+
+  def __enter__(self):
+    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+      os.close(self._fd)
+      if e.errno in (errno.EAGAIN, errno.EACCES):
+        raise RootLockedError(f"another run is using {os.path.dirname(self.path)}") from None
+      raise
+    return self
+
+  def __exit__(self, *exc):
+    fcntl.flock(self._fd, fcntl.LOCK_UN)
+    os.close(self._fd)

@@ -1,0 +1,266 @@
+"""f1 / f2 of Algorithm 1: train a TF-Agents agent on one env, from scratch or a start point.
+
+One call of `train_eval` is one stage of one seed. Each iteration collects
+at least `batch_steps` env steps of complete episodes, takes one gradient
+step, and evaluates the greedy policy over `eval_episodes` episodes.
+
+Outputs (run_dir):      checkpoints/ (tf.train.CheckpointManager + history),
+                        policy_weights.npz, saved_model/ (PolicySaver),
+                        result.json (written last: its presence means done).
+TensorBoard (log_dir):  Eval/AverageReturn, Eval/AverageEpisodeLength,
+                        Train/AverageReturn, Train/AverageEpisodeLength,
+                        Train/Loss, Perf/EnvStepsPerSecond, Perf/*Seconds,
+                        Weights/Start, Weights/Final (histograms).
+"""
+import os
+import time
+
+from absl import logging
+import gin
+import numpy as np
+import tensorflow as tf
+from tf_agents.policies import policy_saver
+
+from spam_tf import agents
+from spam_tf import collect
+from spam_tf import envs as envs_lib
+from spam_tf import files
+from spam_tf import metrics
+from spam_tf import policy as policy_lib
+from spam_tf import weights as weights_lib
+
+RESULT_FILE = "result.json"
+
+
+class TrainingDiverged(RuntimeError):
+  """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def seed_everything(seed: int):
+  """Seeds Python, numpy and TensorFlow and makes TF ops deterministic."""
+  tf.keras.utils.set_random_seed(seed)  # random, numpy and tf in one call
+  tf.config.experimental.enable_op_determinism()
+
+
+def configure_threads(threads: int = 1):
+  """One intra-op thread per process: seeds run in parallel processes instead."""
+  try:
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+  except RuntimeError:
+    pass  # TF already initialised in this process; the setting cannot change
+
+
+def make_train_fn(agent):
+  """agent.train as one tf.function for any number of [1, T] time steps."""
+  signature = tf.nest.map_structure(
+      lambda s: tf.TensorSpec([None, None] + s.shape.as_list(), s.dtype),
+      agent.collect_data_spec)
+  # autograph=False: the traced code has no data-dependent Python control flow,
+  # and skipping autograph cuts the first trace from about 10 s to about 1 s.
+  return tf.function(lambda experience: agent.train(experience).loss,
+                     input_signature=[signature], autograph=False)
+
+
+def numpy_policy(actor_net, action_spec):
+  discrete = bool(np.issubdtype(action_spec.dtype, np.integer))
+  return policy_lib.NumpyPolicy(
+      weights_lib.get(actor_net), actor_net.activation_name, discrete,
+      None if discrete else np.asarray(action_spec.minimum, np.float32),
+      None if discrete else np.asarray(action_spec.maximum, np.float32))
+
+
+def episode_stats(episodes):
+  returns = [ep.total_return for ep in episodes]
+  lengths = [ep.length for ep in episodes]
+  return float(np.mean(returns)), float(np.mean(lengths)), int(np.sum(lengths))
+
+
+def export_policy(agent, saved_model_dir):
+  """PolicySaver export of the greedy policy (tmp dir, then rename)."""
+  tmp_dir = saved_model_dir + ".tmp"
+  policy_saver.PolicySaver(agent.policy, batch_size=None).save(tmp_dir)
+  files.replace_dir(tmp_dir, saved_model_dir)
+
+
+def _convergence_threshold(env_id, convergence_return):
+  if convergence_return is not None:
+    return float(convergence_return)
+  # The paper's criterion is the task's maximum return; for envs paying at most
+  # 1 per step (CartPole, InvertedPendulum) that is the episode step limit.
+  spec = envs_lib.make(env_id).spec
+  if spec.max_episode_steps is None:
+    raise ValueError(f"{env_id} has no step limit: set train_eval.convergence_return")
+  return float(spec.max_episode_steps)
+
+
+class _Progress:
+  """Checkpoint + history of eval returns, restored together on resume."""
+
+  def __init__(self, run_dir, checkpoint, keep=2):
+    self.dir = os.path.join(run_dir, "checkpoints")
+    self.manager = tf.train.CheckpointManager(checkpoint, self.dir, max_to_keep=keep)
+
+  def history_path(self, iteration):
+    return os.path.join(self.dir, f"history-{iteration}.json")
+
+  def restore(self):
+    """Returns the saved history dict, or None when starting fresh."""
+    latest = self.manager.latest_checkpoint
+    if latest is None:
+      return None
+    iteration = int(latest.rsplit("-", 1)[1])
+    path = self.history_path(iteration)
+    if not os.path.exists(path):
+      raise RuntimeError(f"checkpoint {latest} has no {path}: delete {self.dir} to restart")
+    self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
+    return files.read_json(path)
+
+  def save(self, iteration, history):
+    # History first: a checkpoint whose history is missing is never the latest one.
+    files.write_json(self.history_path(iteration), history)
+    self.manager.save(checkpoint_number=iteration)
+    kept = {int(p.rsplit("-", 1)[1]) for p in self.manager.checkpoints}
+    for name in os.listdir(self.dir):
+      if name.startswith("history-") and int(name[8:-5]) not in kept:
+        os.remove(os.path.join(self.dir, name))
+
+
+@gin.configurable(denylist=["env_id", "run_dir", "log_dir", "seed", "start_fn", "label"])
+def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
+               iterations=100, batch_steps=5000, num_envs=8, eval_episodes=5,
+               eval_interval=1, checkpoint_interval=10, convergence_return=None):
+  """Trains one agent; returns the result dict (also written to run_dir/result.json).
+
+  start_fn: None for TF-Agents' random initialisation, or a function
+    (discrete, fresh actor arrays) -> actor arrays of the start point (SPAM's
+    M_SPAM); it gets the seeded fresh initialisation, so parts it does not fill
+    match the scratch baseline of the same seed.
+  Returns dict with eval_iterations [E], eval_returns [E] (iteration 0 is the
+  start point), train_returns [iterations], iterations_to_convergence,
+  final_eval_return, timings, and paths of the saved weights and SavedModel.
+  """
+  result_path = os.path.join(run_dir, RESULT_FILE)
+  if os.path.exists(result_path):
+    return files.read_json(result_path)
+  os.makedirs(run_dir, exist_ok=True)
+  seed_everything(seed)
+  threshold = _convergence_threshold(env_id, convergence_return)
+  train_envs = collect.EpisodeCollector(env_id, num_envs)
+  eval_envs = collect.EpisodeCollector(env_id, eval_episodes)
+  obs_spec = envs_lib.observation_spec(train_envs.envs[0])
+  act_spec = envs_lib.action_spec(train_envs.envs[0])
+  agent, actor_net = agents.make_agent(obs_spec, act_spec)
+  discrete = np.issubdtype(act_spec.dtype, np.integer)
+  if start_fn is not None:
+    weights_lib.assign(actor_net, start_fn(discrete, weights_lib.get(actor_net)))
+  train_fn = make_train_fn(agent)
+  iteration_var = tf.Variable(0, dtype=tf.int64)
+  progress = _Progress(run_dir, tf.train.Checkpoint(agent=agent, iteration=iteration_var))
+  writer = tf.summary.create_file_writer(log_dir)
+
+  def evaluate(iteration):
+    greedy = numpy_policy(actor_net, act_spec).greedy
+    episodes = eval_envs.collect(greedy, 0, collect.derive_seed(seed, 2, iteration))
+    return episode_stats(episodes)
+
+  history = progress.restore()
+  if history is None:
+    start_weights = weights_lib.flatten(weights_lib.get(actor_net))
+    files.write_npz(os.path.join(run_dir, "policy_weights.npz"), start=start_weights)
+    history = {"eval_iterations": [0],
+               "eval_returns": [], "train_returns": [], "losses": [], "env_steps": 0,
+               "seconds": {"collect": 0.0, "train": 0.0, "eval": 0.0}}
+    eval_return, eval_length, _ = evaluate(0)
+    history["eval_returns"].append(eval_return)
+    with writer.as_default(step=0):
+      tf.summary.scalar("Eval/AverageReturn", eval_return)
+      tf.summary.scalar("Eval/AverageEpisodeLength", eval_length)
+      tf.summary.histogram("Weights/Start", start_weights)
+    logging.info("[%s] start: eval return %.1f", label, eval_return)
+  start_iteration = int(iteration_var.numpy())
+
+  for iteration in range(start_iteration + 1, iterations + 1):
+    t0 = time.perf_counter()
+    sampler = numpy_policy(actor_net, act_spec)
+    rng = np.random.default_rng(collect.derive_seed(seed, 1, iteration))
+    episodes = train_envs.collect(lambda obs: sampler.sample(obs, rng), batch_steps,
+                                  collect.derive_seed(seed, 0, iteration))
+    t1 = time.perf_counter()
+    try:
+      loss = float(train_fn(collect.to_trajectory(episodes, agent.collect_data_spec.action)))
+    except tf.errors.InvalidArgumentError as e:
+      raise TrainingDiverged(f"{label}: loss is NaN or infinite at iteration {iteration} "
+                             f"({str(e).splitlines()[0][:80]}); last good checkpoint kept "
+                             f"in {progress.dir}") from None
+    if not np.isfinite(loss):
+      raise TrainingDiverged(f"{label}: loss is {loss} at iteration {iteration}; "
+                             f"last good checkpoint kept in {progress.dir}")
+    t2 = time.perf_counter()
+    train_return, train_length, steps = episode_stats(episodes)
+    history["train_returns"].append(train_return)
+    history["losses"].append(loss)
+    history["env_steps"] += steps
+    evaluated = iteration % eval_interval == 0 or iteration == iterations
+    if evaluated:
+      eval_return, eval_length, _ = evaluate(iteration)
+      history["eval_iterations"].append(iteration)
+      history["eval_returns"].append(eval_return)
+    t3 = time.perf_counter()
+    for key, seconds in (("collect", t1 - t0), ("train", t2 - t1), ("eval", t3 - t2)):
+      history["seconds"][key] += seconds
+    with writer.as_default(step=iteration):
+      tf.summary.scalar("Train/AverageReturn", train_return)
+      tf.summary.scalar("Train/AverageEpisodeLength", train_length)
+      tf.summary.scalar("Train/Loss", loss)
+      tf.summary.scalar("Train/EnvSteps", history["env_steps"])
+      tf.summary.scalar("Perf/EnvStepsPerSecond", steps / (t1 - t0))
+      tf.summary.scalar("Weights/ZeroFraction", metrics.zero_ratio(
+          weights_lib.flatten(weights_lib.get(actor_net))))
+      tf.summary.scalar("Perf/CollectSeconds", t1 - t0)
+      tf.summary.scalar("Perf/TrainSeconds", t2 - t1)
+      tf.summary.scalar("Perf/EvalSeconds", t3 - t2)
+      if evaluated:
+        tf.summary.scalar("Eval/AverageReturn", eval_return)
+        tf.summary.scalar("Eval/AverageEpisodeLength", eval_length)
+    logging.info("[%s] it %d/%d  train %.1f  eval %s  loss %.3f  %d steps/s", label,
+                 iteration, iterations, train_return,
+                 f"{history['eval_returns'][-1]:.1f}" if evaluated else "-", loss,
+                 steps / (t1 - t0))
+    iteration_var.assign(iteration)
+    if iteration % checkpoint_interval == 0 and iteration < iterations:
+      progress.save(iteration, history)
+
+  final_weights = weights_lib.flatten(weights_lib.get(actor_net))
+  with writer.as_default(step=iterations):
+    tf.summary.histogram("Weights/Final", final_weights)
+  writer.flush()
+  train_envs.close()
+  eval_envs.close()
+  files.write_npz(os.path.join(run_dir, "policy_weights.npz"),
+                  start=load_weights(run_dir, "start"), final=final_weights)
+  export_policy(agent, os.path.join(run_dir, "saved_model"))
+  result = {
+      "env_id": env_id, "seed": seed, "iterations": iterations, "discrete": bool(discrete),
+      "convergence_return": threshold,
+      "iterations_to_convergence": metrics.first_reaching(
+          history["eval_iterations"], history["eval_returns"], threshold),
+      "final_eval_return": history["eval_returns"][-1],
+      "eval_iterations": history["eval_iterations"],
+      "eval_returns": history["eval_returns"],
+      "train_returns": history["train_returns"],
+      "losses": history["losses"],
+      "env_steps": history["env_steps"],
+      "seconds": history["seconds"],
+      "weight_shapes": [list(np.shape(w)) for w in weights_lib.get(actor_net)],
+      "policy_weights": "policy_weights.npz",
+      "saved_model": "saved_model",
+  }
+  files.write_json(result_path, result)
+  return result
+
+
+def load_weights(run_dir, which="final"):
+  """The stage's 'start' or 'final' actor weight vector [d] from policy_weights.npz."""
+  with np.load(os.path.join(run_dir, "policy_weights.npz")) as saved:
+    return saved[which]

@@ -1,0 +1,89 @@
+"""M_SPAM -> target network: carry a (reconstructed) source policy onto the target's shapes.
+
+Arrays are matched by role (spam_tf.weights.roles). An array whose shape
+matches is copied. A mismatched array is handled by a named strategy:
+
+  hidden layers (layer_strategy), e.g. a different observation size:
+    'reinit'  keep the target's fresh initialisation;
+    'overlap' copy the overlapping block [:min rows, :min cols] into it.
+  head (head_strategy), e.g. a categorical source and a Gaussian target:
+    'reinit'  keep the target's fresh head;
+    'overlap' copy the overlapping block of kernel and bias;
+    'logit_difference'  2-way categorical <-> 1-D Gaussian: the mean is
+              logit_1 - logit_0 (and back: logits -/+ mean / 2), so "prefer
+              action 1" becomes "push positive". The Gaussian's std_bias
+              always keeps the target's initialisation.
+A different number of hidden layers has no strategy: TransferError.
+"""
+import gin
+import numpy as np
+
+from spam_tf import weights as weights_lib
+
+
+class TransferError(ValueError):
+  """No strategy maps this source onto this target (message is user-facing)."""
+
+
+def _overlap(source, target_init):
+  out = np.array(target_init, np.float32, copy=True)
+  block = tuple(slice(0, min(a, b)) for a, b in zip(source.shape, out.shape))
+  out[block] = source[block]
+  return out
+
+
+def _logit_difference(kernel, bias, source_discrete, target_outputs, target_discrete):
+  """Maps a head's (kernel [h, n], bias [n]) between a 2-way categorical and a 1-D Gaussian."""
+  if source_discrete and not target_discrete and kernel.shape[1] == 2 and target_outputs == 1:
+    return kernel[:, 1:2] - kernel[:, 0:1], bias[1:2] - bias[0:1]
+  if not source_discrete and target_discrete and kernel.shape[1] == 1 and target_outputs == 2:
+    return np.concatenate([-kernel / 2, kernel / 2], axis=1), np.concatenate([-bias / 2, bias / 2])
+  kind = lambda discrete, n: f"{n}-way categorical" if discrete else f"{n}-D Gaussian"
+  raise TransferError(
+      f"head strategy 'logit_difference' maps a 2-way categorical to a 1-D Gaussian (or back); "
+      f"got {kind(source_discrete, kernel.shape[1])} -> {kind(target_discrete, target_init[0].shape[1])}: "
+      f"use transfer.head_strategy='overlap' or 'reinit'")
+
+
+@gin.configurable(denylist=["source", "source_discrete", "target_init", "target_discrete"])
+def transfer(source, source_discrete, target_init, target_discrete,
+             layer_strategy="reinit", head_strategy="logit_difference"):
+  """Builds the target's start arrays.
+
+  source: list of source arrays (spam_tf.weights order), e.g. w^-1(g(w(M*))).
+  target_init: the target network's freshly initialised arrays (same order).
+  Returns (arrays for the target, {role: how it was filled}).
+  """
+  if layer_strategy not in ("reinit", "overlap"):
+    raise TransferError(f"unknown layer_strategy {layer_strategy!r} (reinit, overlap)")
+  if head_strategy not in ("reinit", "overlap", "logit_difference"):
+    raise TransferError(f"unknown head_strategy {head_strategy!r} (reinit, overlap, logit_difference)")
+  source_roles = dict(zip(weights_lib.roles(len(source), source_discrete), source))
+  target_roles = weights_lib.roles(len(target_init), target_discrete)
+  source_hidden = sum(r.startswith("hidden") for r in source_roles) // 2
+  target_hidden = sum(r.startswith("hidden") for r in target_roles) // 2
+  if source_hidden != target_hidden:
+    raise TransferError(f"no transfer strategy fits: the source policy has {source_hidden} hidden "
+                        f"layers, the target {target_hidden}; give both the same "
+                        "actor_network.fc_layer_params")
+  out, how = [], {}
+  for role, init in zip(target_roles, target_init):
+    src = source_roles.get(role)
+    if src is not None and src.shape == init.shape and (
+        not role.startswith("head") or source_discrete == target_discrete):
+      out.append(np.asarray(src, np.float32))
+      how[role] = "copied"
+    elif role == "head/std_bias" or src is None:
+      out.append(np.asarray(init, np.float32))
+      how[role] = "target init"
+    else:
+      strategy = head_strategy if role.startswith("head") else layer_strategy
+      how[role] = strategy
+      out.append(np.asarray(init, np.float32) if strategy == "reinit" else _overlap(src, init))
+  if how.get("head/kernel") == "logit_difference":
+    head = target_roles.index("head/kernel")
+    kernel, bias = _logit_difference(source_roles["head/kernel"], source_roles["head/bias"],
+                                     source_discrete, target_init[head].shape[1], target_discrete)
+    out[head], out[head + 1] = kernel.astype(np.float32), bias.astype(np.float32)
+    how["head/bias"] = "logit_difference"
+  return out, how
