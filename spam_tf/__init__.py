@@ -12,4 +12,9 @@ if "tensorflow" in sys.modules and os.environ.get("TF_USE_LEGACY_KERAS") != "1":
   raise ImportError("import spam_tf before tensorflow, or set TF_USE_LEGACY_KERAS=1 "
                     "(TF-Agents needs Keras 2 from tf-keras)")
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
+# One TF thread per process: float reductions then add up in the same order in
+# every process (a resumed run equals an uninterrupted one), and parallel seeds
+# run as separate processes, one per core.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

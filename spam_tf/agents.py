@@ -35,7 +35,7 @@ def actor_network(observation_spec, action_spec, fc_layer_params=(64, 64), activ
 
 
 @gin.configurable
-def reinforce_agent(time_step_spec, action_spec, actor_net, learning_rate=0.01, gamma=0.99,
+def reinforce_agent(time_step_spec, action_spec, actor_net, learning_rate=0.005, gamma=0.99,
                     normalize_returns=True, value_baseline=False, entropy_regularization=None,
                     gradient_clipping=None):
   """REINFORCE with reward-to-go (ReinforceAgent's per-step discounted returns)."""

@@ -28,11 +28,13 @@ class Episode:
   actions: [L] int64 or [L, action_dim] float32, in spec form.
   rewards: [L] float32, rewards[t] follows actions[t].
   terminated: True if the env terminated, False if truncated (time limit).
+  env_index: which of the collector's envs ran it.
   """
   observations: np.ndarray
   actions: np.ndarray
   rewards: np.ndarray
   terminated: bool
+  env_index: int = 0
 
   @property
   def length(self):
@@ -95,7 +97,7 @@ class EpisodeCollector:
         rew_buf.append(reward)
         if terminated or truncated:
           episodes.append(Episode(np.asarray(obs_buf, np.float32), np.asarray(act_buf),
-                                  np.asarray(rew_buf, np.float32), bool(terminated)))
+                                  np.asarray(rew_buf, np.float32), bool(terminated), i))
           steps_done += len(rew_buf)
           in_flight = sum(len(buffers[k][2]) for k in active if k != i)
           if steps_done + in_flight >= min_steps:

@@ -22,6 +22,7 @@ import ctypes
 import multiprocessing
 import os
 import signal
+import traceback
 
 from absl import logging
 import gin
@@ -59,9 +60,8 @@ def parse_gin(gin_files, gin_bindings):
       raise ExperimentError(f"config file not found: {path}")
   try:
     gin.parse_config_files_and_bindings(gin_files, gin_bindings)
-  except (ValueError, KeyError, SyntaxError, IOError) as e:
-    first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    raise ExperimentError(f"bad config: {first_line}") from None
+  except Exception as e:  # pylint: disable=broad-except  (gin raises many types; all mean "bad config")
+    raise ExperimentError(f"bad config: {first_line(e)}") from None
 
 
 # --- worker side -----------------------------------------------------------
@@ -77,8 +77,26 @@ def _die_with_parent():
 def _worker_init(gin_files, gin_bindings, verbosity):
   _die_with_parent()
   logging.set_verbosity(verbosity)
-  train.configure_threads(1)
   parse_gin(gin_files, gin_bindings)
+
+
+def first_line(error):
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__
+
+
+def _job(fn, *args):
+  """Runs a stage in a worker; errors come back to the parent picklable.
+
+  (Gin re-raises errors from configurables as dynamically made subclasses,
+  which cannot be pickled across processes.)
+  """
+  try:
+    return fn(*args)
+  except (ValueError, FloatingPointError, train.TrainingDiverged) as e:
+    raise ExperimentError(first_line(e)) from None  # EnvError, TransferError are ValueErrors
+  except Exception:  # pylint: disable=broad-except
+    raise RuntimeError("a stage failed:\n" + traceback.format_exc()) from None
 
 
 def run_trainer(root_dir, env_id, seed, stage, scope, start_fn=None):
@@ -256,12 +274,12 @@ def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindi
     pending = {}
     for s in seeds:
       if expert_dirs[s] == stage_dir(root_dir, s, "source_expert"):
-        pending[pool.submit(run_source_expert, root_dir, source, s)] = ("expert", s)
+        pending[pool.submit(_job, run_source_expert, root_dir, source, s)] = ("expert", s)
       else:
         experts[s] = files.read_json(os.path.join(expert_dirs[s], train.RESULT_FILE))
-        pending[pool.submit(run_target_spam, root_dir, target, s, expert_dirs[s])] = ("spam", s)
+        pending[pool.submit(_job, run_target_spam, root_dir, target, s, expert_dirs[s])] = ("spam", s)
     for s in seeds:
-      pending[pool.submit(run_target_scratch, root_dir, target, s)] = ("scratch", s)
+      pending[pool.submit(_job, run_target_scratch, root_dir, target, s)] = ("scratch", s)
     try:
       while pending:
         done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
@@ -270,14 +288,18 @@ def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindi
           result = future.result()
           if kind == "expert":
             experts[s] = result
-            pending[pool.submit(run_target_spam, root_dir, target, s, expert_dirs[s])] = ("spam", s)
+            pending[pool.submit(_job, run_target_spam, root_dir, target, s, expert_dirs[s])] = ("spam", s)
           elif kind == "spam":
             spams[s] = result
           else:
             scratches[s] = result
     except BaseException:
-      for future in pending:
-        future.cancel()
+      # Stop the other jobs now rather than let them run to the end: their
+      # finished iterations are checkpointed, so a rerun loses nothing.
+      workers = list((getattr(pool, "_processes", None) or {}).values())
+      pool.shutdown(wait=False, cancel_futures=True)
+      for process in workers:
+        process.terminate()
       raise
   return ([experts[s] for s in seeds], [spams[s] for s in seeds], [scratches[s] for s in seeds])
 

@@ -42,15 +42,6 @@ def seed_everything(seed: int):
   tf.config.experimental.enable_op_determinism()
 
 
-def configure_threads(threads: int = 1):
-  """One intra-op thread per process: seeds run in parallel processes instead."""
-  try:
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(threads)
-  except RuntimeError:
-    pass  # TF already initialised in this process; the setting cannot change
-
-
 def make_train_fn(agent):
   """agent.train as one tf.function for any number of [1, T] time steps."""
   signature = tf.nest.map_structure(
@@ -92,6 +83,12 @@ def _convergence_threshold(env_id, convergence_return):
   if spec.max_episode_steps is None:
     raise ValueError(f"{env_id} has no step limit: set train_eval.convergence_return")
   return float(spec.max_episode_steps)
+
+
+def _check_counts(**counts):
+  for name, value in counts.items():
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+      raise ValueError(f"train_eval.{name} must be a positive integer, got {value!r}")
 
 
 class _Progress:
@@ -140,6 +137,9 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
   start point), train_returns [iterations], iterations_to_convergence,
   final_eval_return, timings, and paths of the saved weights and SavedModel.
   """
+  _check_counts(iterations=iterations, batch_steps=batch_steps, num_envs=num_envs,
+                eval_episodes=eval_episodes, eval_interval=eval_interval,
+                checkpoint_interval=checkpoint_interval)
   result_path = os.path.join(run_dir, RESULT_FILE)
   if os.path.exists(result_path):
     return files.read_json(result_path)
@@ -178,6 +178,10 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
       tf.summary.scalar("Eval/AverageEpisodeLength", eval_length)
       tf.summary.histogram("Weights/Start", start_weights)
     logging.info("[%s] start: eval return %.1f", label, eval_return)
+  else:
+    logging.info("[%s] resuming from the checkpoint of iteration %d", label,
+                 int(iteration_var.numpy()))
+    history.setdefault("resumed_from", []).append(int(iteration_var.numpy()))
   start_iteration = int(iteration_var.numpy())
 
   for iteration in range(start_iteration + 1, iterations + 1):
@@ -252,6 +256,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
       "losses": history["losses"],
       "env_steps": history["env_steps"],
       "seconds": history["seconds"],
+      "resumed_from": history.get("resumed_from", []),
       "weight_shapes": [list(np.shape(w)) for w in weights_lib.get(actor_net)],
       "policy_weights": "policy_weights.npz",
       "saved_model": "saved_model",

@@ -41,7 +41,7 @@ def _logit_difference(kernel, bias, source_discrete, target_outputs, target_disc
   kind = lambda discrete, n: f"{n}-way categorical" if discrete else f"{n}-D Gaussian"
   raise TransferError(
       f"head strategy 'logit_difference' maps a 2-way categorical to a 1-D Gaussian (or back); "
-      f"got {kind(source_discrete, kernel.shape[1])} -> {kind(target_discrete, target_init[0].shape[1])}: "
+      f"got {kind(source_discrete, kernel.shape[1])} -> {kind(target_discrete, target_outputs)}: "
       f"use transfer.head_strategy='overlap' or 'reinit'")
 
 

@@ -1,0 +1,49 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import spam_tf  # noqa: E402,F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+import gymnasium as gym  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+class ToyEnv(gym.Env):
+  """3-D Box obs, Discrete(2, start=1) actions; terminates when action 2 is taken
+  three times in a row, else truncates at the step limit (5 by default)."""
+
+  def __init__(self, max_steps=5):
+    self.observation_space = gym.spaces.Box(-10.0, 10.0, (3,), np.float64)
+    self.action_space = gym.spaces.Discrete(2, start=1)
+    self._max_steps = max_steps
+
+  def reset(self, *, seed=None, options=None):
+    super().reset(seed=seed)
+    self._t, self._run = 0, 0
+    return self.np_random.uniform(-1, 1, 3), {}
+
+  def step(self, action):
+    assert self.action_space.contains(action), action
+    self._t += 1
+    self._run = self._run + 1 if action == 2 else 0
+    obs = self.np_random.uniform(-1, 1, 3)
+    terminated = self._run >= 3
+    return obs, float(action), terminated, self._t >= self._max_steps and not terminated, {}
+
+
+class DictObsEnv(ToyEnv):
+  def __init__(self):
+    super().__init__()
+    self.observation_space = gym.spaces.Dict({"x": gym.spaces.Box(-1, 1, (2,))})
+
+
+gym.register("SpamToy-v0", entry_point=ToyEnv, max_episode_steps=None)
+gym.register("SpamToyDict-v0", entry_point=DictObsEnv)
+
+
+@pytest.fixture(scope="session")
+def repo_root():
+  return ROOT

@@ -1,0 +1,134 @@
+"""bin/spam_main end to end at smoke size, read back as a user would, and its bad-input errors."""
+import glob
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+
+def spam_main(repo_root, *args):
+  return subprocess.Popen([sys.executable, os.path.join(repo_root, "bin", "spam_main"), *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo_root,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, repo_root):
+  root = str(tmp_path_factory.mktemp("smoke") / "cp_to_ip")
+  proc = spam_main(repo_root, "--source=CartPole-v1", "--target=InvertedPendulum-v4",
+                   f"--root_dir={root}", "--seeds=2", "--gin_file=configs/smoke.gin")
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-3000:]
+  return root, out
+
+
+def test_summary_json_has_every_result(smoke_run):
+  root, out = smoke_run
+  summary = json.load(open(os.path.join(root, "summary.json")))
+  assert (summary["source"], summary["target"], summary["seeds"]) == ("CartPole-v1", "InvertedPendulum-v4", [0, 1])
+  for stage, iterations in (("source_expert", 3), ("target_spam", 3), ("target_scratch", 3)):
+    s = summary[stage]
+    assert set(s) >= {"iterations_to_convergence", "final_eval_return", "eval_returns"}
+    assert len(s["eval_returns"]) == 2 and all(len(r) == iterations + 1 for r in s["eval_returns"])
+  assert summary["source_expert"]["convergence_return"] == 500.0
+  assert summary["target_spam"]["convergence_return"] == 1000.0
+  ae = summary["autoencoder"]
+  assert 0.0 < ae["zero_ratio"] < 1.0 and ae["reconstruction_mse"] > 0.0
+  spam = summary["target_spam"]
+  assert 0.0 <= spam["zeros_kept_fraction"] <= 1.0 and spam["sparsity_ratio"] >= 0.0
+  assert os.path.isdir(os.path.join(root, spam["saved_model"]))
+  assert "summary.json" in out and "tensorboard --logdir" in out
+  assert os.path.exists(os.path.join(root, "config.gin"))
+  transfer = json.load(open(os.path.join(root, "runs/seed_0/target_spam/transfer.json")))
+  assert transfer["hidden_0/kernel"] == "copied" and transfer["head/kernel"] == "logit_difference"
+
+
+def test_tensorboard_has_returns_sparsity_and_histograms(smoke_run):
+  from tensorboard.backend.event_processing import event_accumulator as ea
+  root, _ = smoke_run
+  tags_by_run = {}
+  for run_dir in glob.glob(os.path.join(root, "logs", "seed_*", "*")):
+    acc = ea.EventAccumulator(run_dir, size_guidance={ea.TENSORS: 0})
+    acc.Reload()
+    tags_by_run[os.path.relpath(run_dir, os.path.join(root, "logs"))] = set(acc.Tags()["tensors"])
+  for seed in (0, 1):
+    for stage in ("source_expert", "target_spam", "target_scratch"):
+      tags = tags_by_run[f"seed_{seed}/{stage}"]
+      assert {"Eval/AverageReturn", "Train/AverageReturn", "Train/Loss",
+              "Perf/EnvStepsPerSecond", "Weights/Start", "Weights/Final"} <= tags, tags
+    assert {"Sparsity/ZeroRatio", "Sparsity/SparsityRatio", "Sparsity/ZerosKeptFraction"} <= tags_by_run[
+        f"seed_{seed}/target_spam"]
+    assert "Autoencoder/ReconstructionMSE" in tags_by_run[f"seed_{seed}/autoencoder"]
+
+
+def test_exported_target_policy_loads_with_plain_tensorflow(smoke_run):
+  root, _ = smoke_run
+  saved_model = os.path.join(root, json.load(open(os.path.join(root, "summary.json")))["target_spam"]["saved_model"])
+  code = textwrap.dedent(f"""
+      import os, sys
+      os.environ["TF_USE_LEGACY_KERAS"] = "1"
+      import numpy as np, tensorflow as tf
+      from tf_agents.trajectories import time_step as ts
+      policy = tf.saved_model.load({saved_model!r})
+      action = policy.action(ts.restart(tf.zeros((3, 4)), batch_size=3)).action.numpy()
+      assert "spam_tf" not in sys.modules
+      assert action.shape == (3, 1) and np.all(np.abs(action) <= 3.0), action
+  """)
+  subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_rerun_of_a_finished_root_reuses_results(smoke_run, repo_root):
+  root, _ = smoke_run
+  before = open(os.path.join(root, "summary.json")).read()
+  proc = spam_main(repo_root, "--source=CartPole-v1", "--target=InvertedPendulum-v4",
+                   f"--root_dir={root}", "--seeds=2", "--gin_file=configs/smoke.gin")
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err[-2000:]
+  assert open(os.path.join(root, "summary.json")).read() == before
+
+
+def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
+  root, _ = smoke_run
+  new_root = str(tmp_path / "reuse")
+  proc = spam_main(repo_root, "--source=CartPole-v1", "--target=CartPole-v1", f"--root_dir={new_root}",
+                   "--seeds=2", "--gin_file=configs/smoke.gin", f"--source_expert_dir={root}")
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-2000:]
+  summary = json.load(open(os.path.join(new_root, "summary.json")))
+  old = json.load(open(os.path.join(root, "summary.json")))
+  assert summary["source_expert"]["eval_returns"] == old["source_expert"]["eval_returns"]
+  assert not os.path.exists(os.path.join(new_root, "runs", "seed_0", "source_expert"))
+  transfer = json.load(open(os.path.join(new_root, "runs/seed_0/target_spam/transfer.json")))
+  assert set(transfer.values()) == {"copied"}  # same task: the whole reconstruction is the start
+
+
+BAD_INPUTS = [
+    (["--source=NoSuchEnv-v0"], "unknown or unavailable gymnasium env"),
+    (["--target=FrozenLake-v1"], "observation space"),
+    (["--gin_file=configs/does_not_exist.gin"], "config file not found"),
+    (["--gin_bindings=train_eval.no_such_parameter=3"], "bad config"),
+    (["--gin_bindings=train_eval.iterations=((("], "bad config"),
+    (["--gin_bindings=train_eval.iterations=-1"], "must be a positive integer"),
+    (["--seeds=0"], "--seeds"),
+    (["--seeds=a,b"], "invalid literal"),
+    (["--source_expert_dir=/nonexistent/expert"], "no finished source expert"),
+    (["--gin_bindings=transfer.head_strategy='magic'"], "unknown head_strategy"),
+    (["--source=InvertedPendulum-v4", "--target=CartPole-v1",
+      "--gin_bindings=target/actor_network.fc_layer_params=(64,)"], "hidden layers"),
+]
+
+
+def test_bad_input_is_one_line_and_exit_1(repo_root, tmp_path):
+  procs = []
+  for i, (args, _) in enumerate(BAD_INPUTS):
+    procs.append(spam_main(repo_root, f"--root_dir={tmp_path}/r{i}", "--seeds=1",
+                           "--gin_file=configs/smoke.gin", *args))
+  for proc, (args, expected) in zip(procs, BAD_INPUTS):
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 1, (args, err[-2000:])
+    assert "Traceback" not in err, (args, err[-2000:])
+    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and expected in errors[0], (args, errors, err[-500:])

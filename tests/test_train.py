@@ -1,0 +1,103 @@
+"""f1/f2 training: learning happens, a SIGKILLed run resumes exactly, the SavedModel works."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from spam_tf import collect
+from spam_tf import train
+
+SMALL = dict(batch_steps=500, num_envs=4, eval_episodes=3)
+
+
+def random_policy_return(env_id, episodes=10):
+  collector = collect.EpisodeCollector(env_id, episodes)
+  rng = np.random.default_rng(0)
+  return np.mean([ep.total_return for ep in collector.collect(
+      lambda obs: rng.integers(0, 2, len(obs)), 0, seed=0)])
+
+
+def test_short_cartpole_training_beats_random_policy(tmp_path):
+  result = train.train_eval("CartPole-v1", str(tmp_path), str(tmp_path / "logs"), seed=0,
+                            iterations=12, batch_steps=1000, num_envs=4, eval_episodes=5)
+  baseline = random_policy_return("CartPole-v1")
+  assert baseline < 40
+  assert max(result["eval_returns"][-3:]) > 3 * baseline, (baseline, result["eval_returns"])
+  assert len(result["eval_returns"]) == 13 and result["eval_iterations"][0] == 0
+  assert os.path.exists(tmp_path / "result.json")
+
+
+TRAIN_SCRIPT = textwrap.dedent("""
+    import sys
+    sys.path.insert(0, {root!r})
+    from spam_tf import train
+    train.train_eval("CartPole-v1", sys.argv[1], sys.argv[1] + "/logs", seed=7,
+                     iterations=40, checkpoint_interval=2, **{small!r})
+""")
+
+
+def run_script(root, run_dir):
+  return subprocess.Popen([sys.executable, "-c", TRAIN_SCRIPT.format(root=root, small=SMALL), run_dir],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, repo_root):
+  whole = str(tmp_path / "whole")
+  killed = str(tmp_path / "killed")
+  proc = run_script(repo_root, killed)
+  marker = os.path.join(killed, "checkpoints", "ckpt-4.index")
+  deadline = time.time() + 120
+  while not os.path.exists(marker) and proc.poll() is None and time.time() < deadline:
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  assert not os.path.exists(os.path.join(killed, "result.json")), "run finished before the kill"
+  resumed = train.train_eval("CartPole-v1", killed, killed + "/logs", seed=7, iterations=40,
+                             checkpoint_interval=2, **SMALL)
+  assert len(resumed["resumed_from"]) == 1 and resumed["resumed_from"][0] >= 4
+  uninterrupted = train.train_eval("CartPole-v1", whole, whole + "/logs", seed=7, iterations=40,
+                                   checkpoint_interval=2, **SMALL)
+  assert resumed["eval_returns"] == uninterrupted["eval_returns"]
+  assert resumed["train_returns"] == uninterrupted["train_returns"]
+  np.testing.assert_array_equal(train.load_weights(killed), train.load_weights(whole))
+
+
+LOAD_SCRIPT = textwrap.dedent("""
+    import os, sys
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    import numpy as np, tensorflow as tf
+    from tf_agents.trajectories import time_step as ts
+    policy = tf.saved_model.load(sys.argv[1])
+    obs = np.load(sys.argv[2])
+    actions = policy.action(ts.restart(tf.constant(obs), batch_size=len(obs))).action.numpy()
+    assert "spam_tf" not in sys.modules
+    np.save(sys.argv[3], actions)
+""")
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "InvertedPendulum-v4"])
+def test_saved_model_gives_the_in_memory_greedy_actions(tmp_path, env_id):
+  result = train.train_eval(env_id, str(tmp_path), str(tmp_path / "logs"), seed=1, iterations=2,
+                            batch_steps=300, num_envs=2, eval_episodes=1)
+  obs = np.random.default_rng(0).normal(0, 0.5, (32, 4)).astype(np.float32)
+  np.save(tmp_path / "obs.npy", obs)
+  subprocess.run([sys.executable, "-c", LOAD_SCRIPT, str(tmp_path / result["saved_model"]),
+                  str(tmp_path / "obs.npy"), str(tmp_path / "actions.npy")], check=True,
+                 env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+  loaded = np.load(tmp_path / "actions.npy")
+  # the in-memory policy, rebuilt from the saved final weights
+  from tests.test_policy import make
+  from spam_tf import weights
+  _, net, act_spec = make(env_id)
+  weights.assign(net, weights.unflatten(train.load_weights(str(tmp_path)), result["weight_shapes"]))
+  expected = train.numpy_policy(net, act_spec).greedy(obs)
+  if result["discrete"]:
+    np.testing.assert_array_equal(loaded, expected)
+  else:
+    np.testing.assert_allclose(loaded, expected, atol=1e-5)
+    assert np.all(np.abs(loaded) <= 3.0)
