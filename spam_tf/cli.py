@@ -71,3 +71,33 @@ def spam_main(argv):
                            FLAGS.gin_bindings, FLAGS.source_expert_dir, FLAGS.workers)
   print(experiment.report(summary, root_dir))
   return 0
+
+
+def define_bench_flags():
+  flags.DEFINE_string("json", None, "Also write the results as JSON to this path.")
+  flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to measure.")
+  flags.DEFINE_integer("raw_steps", 30000, "Steps of the raw env loop.")
+  flags.DEFINE_integer("collect_iterations", 4, "Collection iterations (each batch_steps steps).")
+  flags.DEFINE_integer("split_iterations", 4, "train_eval iterations for the collect/train/eval split.")
+  flags.DEFINE_enum("pipeline", "smoke", ["none", "smoke", "default"],
+                    "Time a bin/spam_main run: none, configs/smoke.gin (3 seeds), or the default experiment.")
+  flags.DEFINE_list("scaling_seeds", ["1", "2", "4"], "Seed counts for the wall-time scaling rows (smoke size); empty: skip.")
+  flags.DEFINE_list("scaling_batch_steps", ["1000", "5000", "10000"],
+                    "Batch sizes for the per-iteration scaling rows; empty: skip.")
+
+
+def spam_bench(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from spam_tf import bench_report  # heavy import (TensorFlow) after flag parsing
+  from spam_tf import experiment
+  experiment.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+  results = bench_report.run_all(
+      FLAGS.envs, FLAGS.raw_steps, FLAGS.collect_iterations, FLAGS.split_iterations,
+      FLAGS.pipeline, [int(s) for s in FLAGS.scaling_seeds],
+      [int(b) for b in FLAGS.scaling_batch_steps])
+  print(bench_report.format_table(results))
+  if FLAGS.json:
+    from spam_tf import files
+    files.write_json(FLAGS.json, results)
+  return 0

@@ -183,6 +183,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
                  int(iteration_var.numpy()))
     history.setdefault("resumed_from", []).append(int(iteration_var.numpy()))
   start_iteration = int(iteration_var.numpy())
+  first_iteration_done = None  # wall clock (epoch s) of this process's first iteration
 
   for iteration in range(start_iteration + 1, iterations + 1):
     t0 = time.perf_counter()
@@ -232,6 +233,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
                  f"{history['eval_returns'][-1]:.1f}" if evaluated else "-", loss,
                  steps / (t1 - t0))
     iteration_var.assign(iteration)
+    first_iteration_done = first_iteration_done or time.time()
     if iteration % checkpoint_interval == 0 and iteration < iterations:
       progress.save(iteration, history)
 
@@ -257,6 +259,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
       "env_steps": history["env_steps"],
       "seconds": history["seconds"],
       "resumed_from": history.get("resumed_from", []),
+      "first_iteration_done": first_iteration_done,
       "weight_shapes": [list(np.shape(w)) for w in weights_lib.get(actor_net)],
       "policy_weights": "policy_weights.npz",
       "saved_model": "saved_model",

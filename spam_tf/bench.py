@@ -1,0 +1,170 @@
+"""Benchmarks behind bin/spam_bench: env step rates, collection, iterations, pipeline, scaling.
+
+All figures are measured in the calling process (or in child processes it
+starts and times); ratios compare rates measured back to back in one process,
+so machine noise mostly cancels. Nothing here is asserted on: tests only run
+it at a tiny size.
+"""
+import inspect
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import gin
+import numpy as np
+
+from spam_tf import agents
+from spam_tf import collect
+from spam_tf import envs as envs_lib
+from spam_tf import files
+from spam_tf import train
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def raw_steps_per_second(env_id, steps, seed=0):
+  """One gymnasium env stepped in a tight loop with pre-drawn random actions."""
+  env = envs_lib.make(env_id)
+  env.reset(seed=seed)
+  env.action_space.seed(seed)
+  actions = [env.action_space.sample() for _ in range(steps)]
+  start = time.perf_counter()
+  for action in actions:
+    _, _, terminated, truncated, _ = env.step(action)
+    if terminated or truncated:
+      env.reset()
+  return steps / (time.perf_counter() - start)
+
+
+def default_training_shape():
+  """(num_envs, batch_steps) of train_eval as configured: gin bindings, else its defaults."""
+  parameters = inspect.signature(train.train_eval).parameters
+
+  def value(name):
+    try:
+      return gin.query_parameter(f"train_eval.{name}")
+    except ValueError:
+      return parameters[name].default
+  return value("num_envs"), value("batch_steps")
+
+
+def collect_steps_per_second(env_id, num_envs, batch_steps, iterations, seed=0):
+  """The training collector (complete episodes, stochastic numpy policy, fresh agent weights)."""
+  collector = collect.EpisodeCollector(env_id, num_envs)
+  env = collector.envs[0]
+  _, actor_net = agents.make_agent(envs_lib.observation_spec(env), envs_lib.action_spec(env))
+  policy = train.numpy_policy(actor_net, envs_lib.action_spec(env))
+  rng = np.random.default_rng(seed)
+  steps = 0
+  start = time.perf_counter()
+  for iteration in range(iterations):
+    episodes = collector.collect(lambda obs: policy.sample(obs, rng), batch_steps,
+                                 collect.derive_seed(seed, iteration))
+    steps += sum(ep.length for ep in episodes)
+  return steps / (time.perf_counter() - start)
+
+
+def iteration_split(env_id, iterations, num_envs=None, batch_steps=None):
+  """Seconds per iteration for collect / train / eval, from a short train_eval run."""
+  overrides = {k: v for k, v in (("num_envs", num_envs), ("batch_steps", batch_steps)) if v}
+  with tempfile.TemporaryDirectory() as tmp:
+    result = train.train_eval(env_id, tmp, os.path.join(tmp, "logs"), seed=0,
+                              iterations=iterations, checkpoint_interval=10 ** 6, **overrides)
+  per_iteration = {k: v / iterations for k, v in result["seconds"].items()}
+  per_iteration["total"] = sum(per_iteration.values())
+  per_iteration["train_share"] = per_iteration["train"] / per_iteration["total"]
+  return per_iteration
+
+
+class PeakRss:
+  """Samples the summed RSS of a process and all its descendants (Linux /proc)."""
+
+  def __init__(self, pid, interval=0.2):
+    self.pid, self.interval, self.peak_bytes = pid, interval, 0
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._run, daemon=True)
+
+  def __enter__(self):
+    self._thread.start()
+    return self
+
+  def __exit__(self, *exc):
+    self._stop.set()
+    self._thread.join()
+
+  def _tree(self):
+    children = {}
+    for entry in os.listdir("/proc"):
+      if entry.isdigit():
+        try:
+          with open(f"/proc/{entry}/stat") as f:
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+          children.setdefault(ppid, []).append(int(entry))
+        except (OSError, IndexError, ValueError):
+          pass
+    tree, stack = [], [self.pid]
+    while stack:
+      pid = stack.pop()
+      tree.append(pid)
+      stack.extend(children.get(pid, []))
+    return tree
+
+  def _rss(self, pid):
+    try:
+      with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, IndexError, ValueError):
+      return 0
+
+  def _run(self):
+    while not self._stop.is_set():
+      self.peak_bytes = max(self.peak_bytes, sum(self._rss(p) for p in self._tree()))
+      self._stop.wait(self.interval)
+
+
+def run_command(args, env=None):
+  """Runs a command; returns (wall seconds, peak summed RSS in bytes, exit code)."""
+  start = time.perf_counter()
+  proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
+  with PeakRss(proc.pid) as rss:
+    _, err = proc.communicate()
+  if proc.returncode:
+    raise RuntimeError(f"{' '.join(args)} failed: {err.decode()[-500:]}")
+  return time.perf_counter() - start, rss.peak_bytes
+
+
+FIRST_ITERATION_SCRIPT = """
+import sys, time, tempfile
+sys.path.insert(0, {repo!r})
+from spam_tf import train
+with tempfile.TemporaryDirectory() as tmp:
+  result = train.train_eval({env_id!r}, tmp, tmp + '/logs', seed=0, iterations=1)
+print(result['first_iteration_done'] - {start!r})
+"""
+
+
+def seconds_to_first_iteration(env_id):
+  """Process start (python launched) to the end of the first training iteration."""
+  start = time.time()
+  out = subprocess.run([sys.executable, "-c", FIRST_ITERATION_SCRIPT.format(
+      repo=REPO, env_id=env_id, start=start)], capture_output=True, text=True, check=True,
+      env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+  return float(out.stdout.strip().splitlines()[-1])
+
+
+def pipeline_run(source, target, seeds, gin_files, gin_bindings=(), workers=2):
+  """Wall time and peak RSS of one bin/spam_main run in a fresh temporary root_dir."""
+  with tempfile.TemporaryDirectory() as tmp:
+    args = [sys.executable, os.path.join(REPO, "bin", "spam_main"), f"--source={source}",
+            f"--target={target}", f"--root_dir={tmp}/run", f"--seeds={seeds}",
+            f"--workers={workers}"]
+    args += [f"--gin_file={g}" for g in gin_files] + [f"--gin_bindings={b}" for b in gin_bindings]
+    seconds, peak = run_command(args)
+    summary = files.read_json(os.path.join(tmp, "run", "summary.json"))
+  return {"seconds": seconds, "peak_rss_mib": peak / 2 ** 20,
+          "spam_iterations_to_convergence": summary["target_spam"]["iterations_to_convergence"],
+          "scratch_iterations_to_convergence": summary["target_scratch"]["iterations_to_convergence"]}

@@ -1,0 +1,60 @@
+"""Runs the benchmark set of bin/spam_bench and formats it as a table."""
+import platform
+import time
+
+from absl import logging
+
+from spam_tf import bench
+
+
+def run_all(env_ids, raw_steps, collect_iterations, split_iterations, pipeline,
+            scaling_seeds, scaling_batch_steps):
+  """Returns the JSON-able results dict: {"envs": {id: {...}}, "pipeline": ..., "scaling": ...}."""
+  num_envs, batch_steps = bench.default_training_shape()
+  results = {"machine": {"cpus": len(__import__("os").sched_getaffinity(0)),
+                         "python": platform.python_version()},
+             "config": {"num_envs": num_envs, "batch_steps": batch_steps},
+             "envs": {}, "scaling": {"seeds": [], "batch_steps": []}}
+  for env_id in env_ids:
+    logging.info("measuring %s", env_id)
+    raw = bench.raw_steps_per_second(env_id, raw_steps)
+    collected = bench.collect_steps_per_second(env_id, num_envs, batch_steps, collect_iterations)
+    results["envs"][env_id] = {
+        "raw_steps_per_s": raw, "collect_steps_per_s": collected, "ratio": collected / raw,
+        "iteration_seconds": bench.iteration_split(env_id, split_iterations),
+        "seconds_to_first_iteration": bench.seconds_to_first_iteration(env_id),
+    }
+  if pipeline != "none":
+    gin_files = ["configs/smoke.gin"] if pipeline == "smoke" else []
+    results["pipeline"] = {"config": pipeline, "seeds": 3, **bench.pipeline_run(
+        "CartPole-v1", "InvertedPendulum-v4", 3, gin_files)}
+  for seeds in scaling_seeds:
+    row = bench.pipeline_run("CartPole-v1", "InvertedPendulum-v4", seeds, ["configs/smoke.gin"])
+    results["scaling"]["seeds"].append({"seeds": seeds, "workers": 2, **row})
+  for steps in scaling_batch_steps:
+    split = bench.iteration_split(env_ids[-1], max(1, split_iterations // 2), batch_steps=steps)
+    results["scaling"]["batch_steps"].append({"env_id": env_ids[-1], "batch_steps": steps, **split})
+  results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+  return results
+
+
+def format_table(results):
+  lines = [f"config: num_envs={results['config']['num_envs']} batch_steps={results['config']['batch_steps']}",
+           f"{'env':22s} {'raw steps/s':>12s} {'collect/s':>10s} {'ratio':>6s} {'it collect':>10s} "
+           f"{'it train':>9s} {'it eval':>8s} {'train share':>11s} {'first it':>9s}"]
+  for env_id, row in results["envs"].items():
+    split = row["iteration_seconds"]
+    lines.append(f"{env_id:22s} {row['raw_steps_per_s']:12.0f} {row['collect_steps_per_s']:10.0f} "
+                 f"{row['ratio']:6.2f} {split['collect']:9.2f}s {split['train']:8.2f}s "
+                 f"{split['eval']:7.2f}s {split['train_share']:11.2f} {row['seconds_to_first_iteration']:8.1f}s")
+  if "pipeline" in results:
+    p = results["pipeline"]
+    lines.append(f"pipeline ({p['config']}, {p['seeds']} seeds): {p['seconds']:.0f} s, "
+                 f"peak RSS {p['peak_rss_mib']:.0f} MiB")
+  for row in results["scaling"]["seeds"]:
+    lines.append(f"scaling: {row['seeds']} seeds (smoke, {row['workers']} workers): {row['seconds']:.0f} s, "
+                 f"peak RSS {row['peak_rss_mib']:.0f} MiB")
+  for row in results["scaling"]["batch_steps"]:
+    lines.append(f"scaling: {row['env_id']} batch_steps={row['batch_steps']}: {row['total']:.2f} s/iteration "
+                 f"(collect {row['collect']:.2f}, train {row['train']:.2f}, eval {row['eval']:.2f})")
+  return "\n".join(lines)
