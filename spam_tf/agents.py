@@ -6,6 +6,7 @@ hyperparameters (or algorithms), e.g. `target/reinforce_agent.learning_rate`.
 import gin
 import numpy as np
 import tensorflow as tf
+from tf_agents.agents.ppo import ppo_clip_agent
 from tf_agents.agents.reinforce import reinforce_agent as tfa_reinforce
 from tf_agents.networks import actor_distribution_network
 from tf_agents.networks import normal_projection_network
@@ -53,13 +54,35 @@ def reinforce_agent(time_step_spec, action_spec, actor_net, learning_rate=0.005,
 
 
 @gin.configurable
+def ppo_agent(time_step_spec, action_spec, actor_net, learning_rate=3e-4, num_epochs=10,
+              importance_ratio_clipping=0.2, lambda_value=0.95, discount_factor=0.99,
+              entropy_regularization=0.0, use_gae=True, normalize_rewards=True):
+  """TF-Agents' PPO (clip) with a 2x64 value network.
+
+  Observation normalization stays off: it would sit in front of the actor
+  network, so the actor's weights alone would no longer be the policy (w and
+  the transferred start point would lose their meaning).
+  """
+  agent = ppo_clip_agent.PPOClipAgent(
+      time_step_spec, action_spec, optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate),
+      actor_net=actor_net,
+      value_net=value_network.ValueNetwork(time_step_spec.observation, fc_layer_params=(64, 64)),
+      importance_ratio_clipping=importance_ratio_clipping, lambda_value=lambda_value,
+      discount_factor=discount_factor, entropy_regularization=entropy_regularization,
+      num_epochs=num_epochs, use_gae=use_gae, normalize_rewards=normalize_rewards,
+      normalize_observations=False)
+  agent.initialize()
+  return agent
+
+
+@gin.configurable
 def make_agent(observation_array_spec, action_array_spec, algorithm="reinforce"):
-  """Builds the agent for `algorithm` ('reinforce') and returns (agent, actor_net)."""
+  """Builds the agent for `algorithm` ('reinforce' or 'ppo'); returns (agent, actor_net)."""
   observation_spec = tensor_spec.from_spec(observation_array_spec)
   action_spec = tensor_spec.from_spec(action_array_spec)
   time_step_spec = ts.time_step_spec(observation_spec)
   actor_net = actor_network(observation_spec, action_spec)
-  builders = {"reinforce": reinforce_agent}
+  builders = {"reinforce": reinforce_agent, "ppo": ppo_agent}
   if algorithm not in builders:
     raise ValueError(f"unknown algorithm {algorithm!r}; choose from {sorted(builders)}")
   return builders[algorithm](time_step_spec, action_spec, actor_net), actor_net

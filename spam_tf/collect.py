@@ -33,12 +33,15 @@ class Episode:
   rewards: [L] float32, rewards[t] follows actions[t].
   terminated: True if the env terminated, False if truncated (time limit).
   env_index: which of the collector's envs ran it.
+  policy_info: None, or {name: [L, ...]} recorded by the policy (PPO's
+    distribution parameters).
   """
   observations: np.ndarray
   actions: np.ndarray
   rewards: np.ndarray
   terminated: bool
   env_index: int = 0
+  policy_info: dict = None
 
   @property
   def length(self):
@@ -68,29 +71,34 @@ class EpisodeCollector:
     """Runs complete episodes until at least `min_steps` steps are done.
 
     With min_steps=0 every env runs exactly one episode (used for evaluation).
-    act_fn: obs [B, obs_dim] float32 -> actions [B, ...] (spec form).
+    act_fn: obs [B, obs_dim] float32 -> actions [B, ...] (spec form), or
+      -> (actions, info) with info {name: [B, ...]} to record per step.
     seed: resets env i with derive_seed(seed, i) at the start.
     Returns a list of Episode, in order of completion.
     """
     envs = self.envs
     last_obs = [env.reset(seed=derive_seed(seed, i))[0] for i, env in enumerate(envs)]
-    buffers = [([obs], [], []) for obs in last_obs]
+    buffers = [([obs], [], [], []) for obs in last_obs]
     active = list(range(len(envs)))
     running = set(active)
     episodes, steps_done = [], 0
     while active:
       actions = act_fn(np.asarray([last_obs[i] for i in active], np.float32))
+      actions, info = actions if isinstance(actions, tuple) else (actions, None)
       env_actions = actions + self._action_offset if self._action_offset else actions
       still_active = []
       for j, i in enumerate(active):
         obs, reward, terminated, truncated, _ = envs[i].step(env_actions[j])
-        obs_buf, act_buf, rew_buf = buffers[i]
+        obs_buf, act_buf, rew_buf, info_buf = buffers[i]
         obs_buf.append(obs)
         act_buf.append(actions[j])
         rew_buf.append(reward)
+        if info is not None:
+          info_buf.append({name: value[j] for name, value in info.items()})
         if terminated or truncated:
-          episodes.append(Episode(np.asarray(obs_buf, np.float32), np.asarray(act_buf),
-                                  np.asarray(rew_buf, np.float32), bool(terminated), i))
+          episodes.append(Episode(
+              np.asarray(obs_buf, np.float32), np.asarray(act_buf), np.asarray(rew_buf, np.float32),
+              bool(terminated), i, _stack_info(info_buf) if info_buf else None))
           steps_done += len(rew_buf)
           running.discard(i)
           # In-flight episodes will run at least as long as the mean so far; the
@@ -101,7 +109,7 @@ class EpisodeCollector:
             continue  # this env starts no new episode
           running.add(i)
           obs, _ = envs[i].reset()
-          buffers[i] = ([obs], [], [])
+          buffers[i] = ([obs], [], [], [])
         last_obs[i] = obs
         still_active.append(i)
       active = still_active
@@ -110,6 +118,11 @@ class EpisodeCollector:
   def close(self):
     for env in self.envs:
       env.close()
+
+
+def _stack_info(steps):
+  """[{name: value}] per step -> {name: [L, ...]}."""
+  return {name: np.stack([step[name] for step in steps]) for name in steps[0]}
 
 
 def to_trajectory(episodes, action_spec) -> trajectory.Trajectory:
@@ -121,7 +134,8 @@ def to_trajectory(episodes, action_spec) -> trajectory.Trajectory:
   a truncated one's keeps discount 1.
   """
   step_types, next_types, obs, actions, rewards, discounts = [], [], [], [], [], []
-  zero_action = np.zeros(action_spec.shape, action_spec.dtype.as_numpy_dtype)
+  dtype = getattr(action_spec.dtype, "as_numpy_dtype", action_spec.dtype)  # TF or numpy spec
+  zero_action = np.zeros(action_spec.shape, dtype)
   for ep in episodes:
     length = ep.length
     st = np.full(length + 1, ts.StepType.MID, np.int32)
@@ -142,7 +156,13 @@ def to_trajectory(episodes, action_spec) -> trajectory.Trajectory:
   def batch(parts):
     return tf.constant(np.concatenate(parts, axis=0)[None])
 
+  policy_info = ()
+  if episodes[0].policy_info is not None:
+    policy_info = {"dist_params": {
+        name: batch([np.concatenate([ep.policy_info[name], np.ones_like(ep.policy_info[name][:1])])
+                     for ep in episodes])
+        for name in episodes[0].policy_info}}
   return trajectory.Trajectory(
       step_type=batch(step_types), observation=batch(obs), action=batch(actions),
-      policy_info=(), next_step_type=batch(next_types), reward=batch(rewards),
+      policy_info=policy_info, next_step_type=batch(next_types), reward=batch(rewards),
       discount=batch(discounts))

@@ -66,6 +66,19 @@ class NumpyPolicy:
     noise = rng.standard_normal(out.shape, dtype=np.float32)
     return np.clip(out + self.std * noise, self.low, self.high)
 
+  def sample_with_info(self, obs, rng: np.random.Generator):
+    """(actions, distribution parameters): what PPO's collect policy records.
+
+    Info is {'logits': [B, n]} or {'loc': [B, a], 'scale': [B, a]}; the same
+    random draws as `sample`.
+    """
+    out = self.params(obs)
+    if self.discrete:
+      return sample_categorical(out, rng.random(out.shape[0], dtype=np.float32)), {"logits": out}
+    noise = rng.standard_normal(out.shape, dtype=np.float32)
+    actions = np.clip(out + self.std * noise, self.low, self.high)
+    return actions, {"loc": out, "scale": np.broadcast_to(self.std, out.shape)}
+
   def greedy(self, obs):
     out = self.params(obs)
     if self.discrete:

@@ -155,6 +155,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
   if start_fn is not None:
     weights_lib.assign(actor_net, start_fn(discrete, weights_lib.get(actor_net)))
   train_fn = make_train_fn(agent)
+  records_info = agent.collect_data_spec.policy_info != ()  # PPO: distribution parameters
   iteration_var = tf.Variable(0, dtype=tf.int64)
   progress = _Progress(run_dir, tf.train.Checkpoint(agent=agent, iteration=iteration_var))
   writer = tf.summary.create_file_writer(log_dir)
@@ -189,7 +190,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     t0 = time.perf_counter()
     sampler = numpy_policy(actor_net, act_spec)
     rng = np.random.default_rng(collect.derive_seed(seed, 1, iteration))
-    episodes = train_envs.collect(lambda obs: sampler.sample(obs, rng), batch_steps,
+    act = sampler.sample_with_info if records_info else sampler.sample
+    episodes = train_envs.collect(lambda obs: act(obs, rng), batch_steps,
                                   collect.derive_seed(seed, 0, iteration))
     t1 = time.perf_counter()
     try:

@@ -101,3 +101,26 @@ def test_saved_model_gives_the_in_memory_greedy_actions(tmp_path, env_id):
   else:
     np.testing.assert_allclose(loaded, expected, atol=1e-5)
     assert np.all(np.abs(loaded) <= 3.0)
+
+
+def test_ppo_as_f2_records_distribution_parameters_and_trains(tmp_path):
+  import gin
+  with gin.unlock_config():
+    gin.bind_parameter("make_agent.algorithm", "ppo")
+    gin.bind_parameter("ppo_agent.num_epochs", 2)
+  try:
+    result = train.train_eval("InvertedPendulum-v4", str(tmp_path), str(tmp_path / "logs"), seed=0,
+                              iterations=2, batch_steps=300, num_envs=2, eval_episodes=1)
+  finally:
+    gin.clear_config()
+  assert len(result["eval_returns"]) == 3 and all(np.isfinite(result["losses"]))
+  collector = collect.EpisodeCollector("InvertedPendulum-v4", 2)
+  from tests.test_policy import make
+  _, net, act_spec = make("InvertedPendulum-v4")
+  policy = train.numpy_policy(net, act_spec)
+  rng = np.random.default_rng(0)
+  episodes = collector.collect(lambda obs: policy.sample_with_info(obs, rng), 50, seed=0)
+  traj = collect.to_trajectory(episodes, act_spec)
+  length = sum(ep.length + 1 for ep in episodes)
+  assert traj.policy_info["dist_params"]["loc"].shape == (1, length, 1)
+  np.testing.assert_allclose(traj.policy_info["dist_params"]["scale"].numpy()[0, 0], policy.std)
