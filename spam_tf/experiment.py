@@ -93,7 +93,7 @@ def _job(fn, *args):
   """
   try:
     return fn(*args)
-  except (ValueError, FloatingPointError, train.TrainingDiverged) as e:
+  except (ValueError, FloatingPointError, train.TrainingDiverged, train.CorruptCheckpoint) as e:
     raise ExperimentError(first_line(e)) from None  # EnvError, TransferError are ValueErrors
   except Exception:  # pylint: disable=broad-except
     raise RuntimeError("a stage failed:\n" + traceback.format_exc()) from None

@@ -13,6 +13,7 @@ TensorBoard (log_dir):  Eval/AverageReturn, Eval/AverageEpisodeLength,
                         Weights/Start, Weights/Final (histograms).
 """
 import os
+import shutil
 import time
 
 from absl import logging
@@ -34,6 +35,10 @@ RESULT_FILE = "result.json"
 
 class TrainingDiverged(RuntimeError):
   """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class CorruptCheckpoint(RuntimeError):
+  """A checkpoint that cannot be restored (message says what to delete)."""
 
 
 def seed_everything(seed: int):
@@ -70,6 +75,8 @@ def episode_stats(episodes):
 def export_policy(agent, saved_model_dir):
   """PolicySaver export of the greedy policy (tmp dir, then rename)."""
   tmp_dir = saved_model_dir + ".tmp"
+  if os.path.exists(tmp_dir):  # left by a run killed during export
+    shutil.rmtree(tmp_dir)
   policy_saver.PolicySaver(agent.policy, batch_size=None).save(tmp_dir)
   files.replace_dir(tmp_dir, saved_model_dir)
 
@@ -110,8 +117,12 @@ class _Progress:
     path = self.history_path(iteration)
     if not os.path.exists(path):
       raise RuntimeError(f"checkpoint {latest} has no {path}: delete {self.dir} to restart")
-    self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
-    return files.read_json(path)
+    try:
+      self.manager.checkpoint.restore(latest).assert_existing_objects_matched()
+      return files.read_json(path)
+    except Exception as e:  # pylint: disable=broad-except  (TF raises many types here)
+      raise CorruptCheckpoint(f"checkpoint {latest} is unreadable ({type(e).__name__}); "
+                              f"delete {self.dir} to restart this stage") from None
 
   def save(self, iteration, history):
     # History first: a checkpoint whose history is missing is never the latest one.

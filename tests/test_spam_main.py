@@ -4,7 +4,9 @@ import json
 import os
 import subprocess
 import sys
+import signal
 import textwrap
+import time
 
 import pytest
 
@@ -15,14 +17,23 @@ def spam_main(repo_root, *args):
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
+SMOKE_ARGS = ("--source=CartPole-v1", "--target=InvertedPendulum-v4", "--seeds=2",
+              "--gin_file=configs/smoke.gin")
+
+
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, repo_root):
+def smoke_timed(tmp_path_factory, repo_root):
   root = str(tmp_path_factory.mktemp("smoke") / "cp_to_ip")
-  proc = spam_main(repo_root, "--source=CartPole-v1", "--target=InvertedPendulum-v4",
-                   f"--root_dir={root}", "--seeds=2", "--gin_file=configs/smoke.gin")
+  start = time.time()
+  proc = spam_main(repo_root, f"--root_dir={root}", *SMOKE_ARGS)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-3000:]
-  return root, out
+  return root, out, time.time() - start
+
+
+@pytest.fixture(scope="module")
+def smoke_run(smoke_timed):
+  return smoke_timed[:2]
 
 
 def test_summary_json_has_every_result(smoke_run):
@@ -105,6 +116,31 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
   assert set(transfer.values()) == {"copied"}  # same task: the whole reconstruction is the start
 
 
+def test_sigkilled_twice_then_rerun_equals_uninterrupted(smoke_timed, repo_root, tmp_path):
+  """SIGKILL at about 35% and then 60% of a run's duration (experts, autoencoder or
+  target training, export), then a rerun: same numbers as the uninterrupted run."""
+  root, _, duration = smoke_timed
+  killed_root = str(tmp_path / "killed")
+  for fraction in (0.35, 0.6):
+    proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
+    time.sleep(fraction * duration)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate()
+    assert not os.path.exists(os.path.join(killed_root, "summary.json"))
+  proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
+  _, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-2000:]
+  resumed = json.load(open(os.path.join(killed_root, "summary.json")))
+  whole = json.load(open(os.path.join(root, "summary.json")))
+  for stage in ("source_expert", "target_spam", "target_scratch"):
+    assert resumed[stage]["eval_returns"] == whole[stage]["eval_returns"], stage
+  assert resumed["autoencoder"]["zero_ratio"] == whole["autoencoder"]["zero_ratio"]
+  assert resumed["target_spam"]["sparsity_ratio"] == whole["target_spam"]["sparsity_ratio"]
+  leftovers = [p for p in glob.glob(os.path.join(killed_root, "**", "*"), recursive=True)
+               if os.path.basename(p).startswith(".tmp-") or p.endswith(".tmp")]
+  assert leftovers == []
+
+
 BAD_INPUTS = [
     (["--source=NoSuchEnv-v0"], "unknown or unavailable gymnasium env"),
     (["--target=FrozenLake-v1"], "observation space"),
@@ -115,6 +151,7 @@ BAD_INPUTS = [
     (["--seeds=0"], "--seeds"),
     (["--seeds=a,b"], "invalid literal"),
     (["--source_expert_dir=/nonexistent/expert"], "no finished source expert"),
+    (["--root_dir=/etc/passwd/run"], "cannot write to root_dir"),
     (["--gin_bindings=transfer.head_strategy='magic'"], "unknown head_strategy"),
     (["--source=InvertedPendulum-v4", "--target=CartPole-v1",
       "--gin_bindings=target/actor_network.fc_layer_params=(64,)"], "hidden layers"),
@@ -125,7 +162,7 @@ def test_bad_input_is_one_line_and_exit_1(repo_root, tmp_path):
   procs = []
   for i, (args, _) in enumerate(BAD_INPUTS):
     procs.append(spam_main(repo_root, f"--root_dir={tmp_path}/r{i}", "--seeds=1",
-                           "--gin_file=configs/smoke.gin", *args))
+                           "--gin_file=configs/smoke.gin", *args))  # a later --root_dir wins
   for proc, (args, expected) in zip(procs, BAD_INPUTS):
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, (args, err[-2000:])

@@ -1,0 +1,63 @@
+"""Determinism, divergence, corrupt state, the root_dir lock."""
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from spam_tf import train
+
+TINY = dict(iterations=3, batch_steps=300, num_envs=2, eval_episodes=2, checkpoint_interval=1)
+
+
+def test_same_seed_same_results_different_seed_differs(tmp_path):
+  a = train.train_eval("CartPole-v1", str(tmp_path / "a"), str(tmp_path / "a/logs"), seed=3, **TINY)
+  b = train.train_eval("CartPole-v1", str(tmp_path / "b"), str(tmp_path / "b/logs"), seed=3, **TINY)
+  c = train.train_eval("CartPole-v1", str(tmp_path / "c"), str(tmp_path / "c/logs"), seed=4, **TINY)
+  assert a["eval_returns"] == b["eval_returns"] and a["losses"] == b["losses"]
+  np.testing.assert_array_equal(train.load_weights(str(tmp_path / "a")), train.load_weights(str(tmp_path / "b")))
+  assert a["losses"] != c["losses"]
+  assert not np.array_equal(train.load_weights(str(tmp_path / "a")), train.load_weights(str(tmp_path / "c")))
+
+
+def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(tmp_path):
+  import gin
+  with gin.unlock_config():
+    gin.bind_parameter("reinforce_agent.learning_rate", 1e38)
+  try:
+    with pytest.raises(train.TrainingDiverged, match="NaN or infinite"):
+      train.train_eval("CartPole-v1", str(tmp_path), str(tmp_path / "logs"), seed=0,
+                       **{**TINY, "iterations": 30})
+  finally:
+    gin.clear_config()
+  assert not os.path.exists(tmp_path / "result.json")
+  assert any(name.startswith("ckpt-") for name in os.listdir(tmp_path / "checkpoints"))
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+  run_dir = str(tmp_path)
+  train.train_eval("CartPole-v1", run_dir, run_dir + "/logs", seed=0, **TINY)
+  os.remove(os.path.join(run_dir, "result.json"))  # as if killed during the final export
+  for name in os.listdir(os.path.join(run_dir, "checkpoints")):
+    if name.startswith("ckpt-") and name.endswith(".data-00000-of-00001"):
+      with open(os.path.join(run_dir, "checkpoints", name), "wb") as f:
+        f.write(b"garbage")
+  with pytest.raises(train.CorruptCheckpoint, match="delete .*checkpoints"):
+    train.train_eval("CartPole-v1", run_dir, run_dir + "/logs", seed=0, **TINY)
+
+
+def test_a_second_run_on_the_same_root_is_refused(tmp_path, repo_root):
+  from tests.test_spam_main import spam_main
+  root = str(tmp_path / "root")
+  first = spam_main(repo_root, f"--root_dir={root}", "--seeds=1", "--gin_file=configs/smoke.gin")
+  deadline = time.time() + 120
+  while not os.path.exists(os.path.join(root, "run.json")) and time.time() < deadline:
+    time.sleep(0.1)
+  second = spam_main(repo_root, f"--root_dir={root}", "--seeds=1", "--gin_file=configs/smoke.gin")
+  _, err = second.communicate(timeout=300)
+  first_out, first_err = first.communicate(timeout=600)
+  assert second.returncode == 1 and "error: another run is using" in err, err[-1000:]
+  assert first.returncode == 0, first_err[-1000:]
+  assert os.path.exists(os.path.join(root, "summary.json"))
