@@ -68,22 +68,33 @@ def collect_steps_per_second(env_id, num_envs, batch_steps, iterations, seed=0):
 
 
 def iteration_split(env_id, iterations, num_envs=None, batch_steps=None):
-  """Seconds per iteration for collect / train / eval, from a short train_eval run."""
+  """Mean seconds per iteration for collect / train / eval over iterations 2..N.
+
+  The first iteration is left out: it includes tracing the train step (about
+  1 s), which `seconds_to_first_iteration` reports instead.
+  """
   overrides = {k: v for k, v in (("num_envs", num_envs), ("batch_steps", batch_steps)) if v}
   with tempfile.TemporaryDirectory() as tmp:
     result = train.train_eval(env_id, tmp, os.path.join(tmp, "logs"), seed=0,
-                              iterations=iterations, checkpoint_interval=10 ** 6, **overrides)
-  per_iteration = {k: v / iterations for k, v in result["seconds"].items()}
-  per_iteration["total"] = sum(per_iteration.values())
-  per_iteration["train_share"] = per_iteration["train"] / per_iteration["total"]
-  return per_iteration
+                              iterations=iterations + 1, checkpoint_interval=10 ** 6, **overrides)
+  steady = np.mean(result["iteration_seconds"][1:], axis=0)
+  split = dict(zip(("collect", "train", "eval"), (float(x) for x in steady)))
+  split["total"] = sum(split.values())
+  split["train_share"] = split["train"] / split["total"]
+  return split
 
 
-class PeakRss:
-  """Samples the summed RSS of a process and all its descendants (Linux /proc)."""
+class PeakMemory:
+  """Samples the memory of a process and all its descendants (Linux /proc).
+
+  peak_pss_bytes: peak of the summed PSS (proportional set size: shared pages,
+    like TensorFlow's libraries mapped by every worker, counted once overall);
+  peak_rss_bytes: peak RSS of the largest single process.
+  """
 
   def __init__(self, pid, interval=0.2):
-    self.pid, self.interval, self.peak_bytes = pid, interval, 0
+    self.pid, self.interval = pid, interval
+    self.peak_pss_bytes = self.peak_rss_bytes = 0
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -112,29 +123,38 @@ class PeakRss:
       stack.extend(children.get(pid, []))
     return tree
 
-  def _rss(self, pid):
+  @staticmethod
+  def _memory(pid):
+    """(pss, rss) in bytes from /proc/<pid>/smaps_rollup; zeros if the process is gone."""
+    values = {}
     try:
-      with open(f"/proc/{pid}/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+      with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+          parts = line.split()
+          if parts[0] in ("Rss:", "Pss:"):
+            values[parts[0]] = int(parts[1]) * 1024
     except (OSError, IndexError, ValueError):
-      return 0
+      pass
+    return values.get("Pss:", 0), values.get("Rss:", 0)
 
   def _run(self):
     while not self._stop.is_set():
-      self.peak_bytes = max(self.peak_bytes, sum(self._rss(p) for p in self._tree()))
+      memory = [self._memory(p) for p in self._tree()]
+      self.peak_pss_bytes = max(self.peak_pss_bytes, sum(pss for pss, _ in memory))
+      self.peak_rss_bytes = max([self.peak_rss_bytes] + [rss for _, rss in memory])
       self._stop.wait(self.interval)
 
 
 def run_command(args, env=None):
-  """Runs a command; returns (wall seconds, peak summed RSS in bytes, exit code)."""
+  """Runs a command; returns (wall seconds, PeakMemory)."""
   start = time.perf_counter()
   proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
-  with PeakRss(proc.pid) as rss:
+  with PeakMemory(proc.pid) as memory:
     _, err = proc.communicate()
   if proc.returncode:
     raise RuntimeError(f"{' '.join(args)} failed: {err.decode()[-500:]}")
-  return time.perf_counter() - start, rss.peak_bytes
+  return time.perf_counter() - start, memory
 
 
 FIRST_ITERATION_SCRIPT = """
@@ -163,8 +183,9 @@ def pipeline_run(source, target, seeds, gin_files, gin_bindings=(), workers=2):
             f"--target={target}", f"--root_dir={tmp}/run", f"--seeds={seeds}",
             f"--workers={workers}"]
     args += [f"--gin_file={g}" for g in gin_files] + [f"--gin_bindings={b}" for b in gin_bindings]
-    seconds, peak = run_command(args)
+    seconds, memory = run_command(args)
     summary = files.read_json(os.path.join(tmp, "run", "summary.json"))
-  return {"seconds": seconds, "peak_rss_mib": peak / 2 ** 20,
+  return {"seconds": seconds, "peak_pss_mib": memory.peak_pss_bytes / 2 ** 20,
+          "peak_process_rss_mib": memory.peak_rss_bytes / 2 ** 20,
           "spam_iterations_to_convergence": summary["target_spam"]["iterations_to_convergence"],
           "scratch_iterations_to_convergence": summary["target_scratch"]["iterations_to_convergence"]}

@@ -49,11 +49,12 @@ def format_table(results):
                  f"{split['eval']:7.2f}s {split['train_share']:11.2f} {row['seconds_to_first_iteration']:8.1f}s")
   if "pipeline" in results:
     p = results["pipeline"]
-    lines.append(f"pipeline ({p['config']}, {p['seeds']} seeds): {p['seconds']:.0f} s, "
-                 f"peak RSS {p['peak_rss_mib']:.0f} MiB")
+    lines.append(f"pipeline ({p['config']}, {p['seeds']} seeds): {p['seconds']:.0f} s, peak memory "
+                 f"{p['peak_pss_mib']:.0f} MiB PSS summed over processes, largest process "
+                 f"{p['peak_process_rss_mib']:.0f} MiB RSS")
   for row in results["scaling"]["seeds"]:
     lines.append(f"scaling: {row['seeds']} seeds (smoke, {row['workers']} workers): {row['seconds']:.0f} s, "
-                 f"peak RSS {row['peak_rss_mib']:.0f} MiB")
+                 f"peak {row['peak_pss_mib']:.0f} MiB PSS")
   for row in results["scaling"]["batch_steps"]:
     lines.append(f"scaling: {row['env_id']} batch_steps={row['batch_steps']}: {row['total']:.2f} s/iteration "
                  f"(collect {row['collect']:.2f}, train {row['train']:.2f}, eval {row['eval']:.2f})")

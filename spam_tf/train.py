@@ -182,6 +182,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     files.write_npz(os.path.join(run_dir, "policy_weights.npz"), start=start_weights)
     history = {"eval_iterations": [0],
                "eval_returns": [], "train_returns": [], "losses": [], "env_steps": 0,
+               "iteration_seconds": [],
                "seconds": {"collect": 0.0, "train": 0.0, "eval": 0.0}}
     eval_return, eval_length, _ = evaluate(0)
     history["eval_returns"].append(eval_return)
@@ -227,6 +228,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     t3 = time.perf_counter()
     for key, seconds in (("collect", t1 - t0), ("train", t2 - t1), ("eval", t3 - t2)):
       history["seconds"][key] += seconds
+    history["iteration_seconds"].append([t1 - t0, t2 - t1, t3 - t2])
     with writer.as_default(step=iteration):
       tf.summary.scalar("Train/AverageReturn", train_return)
       tf.summary.scalar("Train/AverageEpisodeLength", train_length)
@@ -271,6 +273,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
       "losses": history["losses"],
       "env_steps": history["env_steps"],
       "seconds": history["seconds"],
+      "iteration_seconds": history["iteration_seconds"],  # [collect, train, eval] per iteration
       "resumed_from": history.get("resumed_from", []),
       "first_iteration_done": first_iteration_done,
       "weight_shapes": [list(np.shape(w)) for w in weights_lib.get(actor_net)],
