@@ -63,8 +63,10 @@ def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rat
     for epoch, loss in enumerate(losses):
       tf.summary.scalar("Autoencoder/ReconstructionMSE", loss, step=epoch)
   writer.flush()
-  files.write_atomic(os.path.join(run_dir, "autoencoder.keras"), lambda tmp: model.save(
-      tmp + ".keras") or os.replace(tmp + ".keras", tmp))
+  def save_model(tmp):
+    model.save(tmp + ".keras", include_optimizer=False)  # Adam's slots would triple the size
+    os.replace(tmp + ".keras", tmp)
+  files.write_atomic(os.path.join(run_dir, "autoencoder.keras"), save_model)
   files.write_npz(os.path.join(run_dir, "codes.npz"), genome=genome, reconstruction=reconstruction)
   result = {
       "num_vectors": int(len(vectors)), "dim": int(vectors.shape[1]),
