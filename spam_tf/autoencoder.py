@@ -64,7 +64,8 @@ def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rat
       tf.summary.scalar("Autoencoder/ReconstructionMSE", loss, step=epoch)
   writer.flush()
   def save_model(tmp):
-    model.save(tmp + ".keras", include_optimizer=False)  # Adam's slots would triple the size
+    # An uncompiled view of the same layers: Adam's slots would triple the file.
+    tf.keras.Model(model.inputs, model.outputs, name="autoencoder").save(tmp + ".keras")
     os.replace(tmp + ".keras", tmp)
   files.write_atomic(os.path.join(run_dir, "autoencoder.keras"), save_model)
   files.write_npz(os.path.join(run_dir, "codes.npz"), genome=genome, reconstruction=reconstruction)
