@@ -158,9 +158,9 @@ def _check_expert_dir(expert_root, seed, source):
     raise ExperimentError(f"no finished source expert for seed {seed} at {path}")
   try:
     result = files.read_json(result_path)
-    train.load_weights(path, "final")
-  except (ValueError, OSError, KeyError) as e:
-    raise ExperimentError(f"corrupt source expert at {path}: {e}") from None
+    weights_lib.unflatten(train.load_weights(path, "final"), result["weight_shapes"])
+  except Exception as e:  # pylint: disable=broad-except  (json, zip, npz, key or shape trouble)
+    raise ExperimentError(f"corrupt source expert at {path}: {first_line(e)}") from None
   if result.get("env_id") != source:
     raise ExperimentError(f"the expert at {path} was trained on {result.get('env_id')}, not {source}")
   return path

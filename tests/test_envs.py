@@ -110,3 +110,14 @@ def test_to_trajectory_marks_boundaries_and_discounts():
   assert traj.discount.numpy().tolist() == [[1.0, 0.0, 1.0, 1.0, 1.0]]  # truncated keeps 1
   assert traj.action.numpy().tolist() == [[0, 1, 0, 1, 0]]
   assert traj.observation.shape == (1, 5, 2)
+
+
+@pytest.mark.parametrize("observation_space,action_space,message", [
+    (gym.spaces.Box(0, 255, (8, 8, 3), np.uint8), gym.spaces.Discrete(2), "observation space"),
+    (gym.spaces.Dict({"x": gym.spaces.Box(-1, 1, (2,))}), gym.spaces.Discrete(2), "observation space"),
+    (gym.spaces.Box(-1, 1, (3,)), gym.spaces.MultiDiscrete([2, 3]), "action space"),
+    (gym.spaces.Box(-1, 1, (3,)), gym.spaces.Box(-1, 1, (2, 2)), "action space"),
+])
+def test_unsupported_spaces_are_named(observation_space, action_space, message):
+  with pytest.raises(envs.EnvError, match=message):
+    envs.check_spaces("X-v0", observation_space, action_space)

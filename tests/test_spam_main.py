@@ -141,6 +141,18 @@ def test_sigkilled_twice_then_rerun_equals_uninterrupted(smoke_timed, repo_root,
   assert leftovers == []
 
 
+def test_corrupt_source_expert_is_refused(repo_root, tmp_path):
+  expert = tmp_path / "old" / "runs" / "seed_0" / "source_expert"
+  expert.mkdir(parents=True)
+  (expert / "result.json").write_text(json.dumps({"env_id": "CartPole-v1"}))
+  (expert / "policy_weights.npz").write_bytes(b"not an npz file")
+  proc = spam_main(repo_root, f"--root_dir={tmp_path}/new", "--seeds=1", "--target=CartPole-v1",
+                   "--gin_file=configs/smoke.gin", f"--source_expert_dir={tmp_path}/old")
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 1 and "error: corrupt source expert" in err, err[-1000:]
+  assert "Traceback" not in err
+
+
 BAD_INPUTS = [
     (["--source=NoSuchEnv-v0"], "unknown or unavailable gymnasium env"),
     (["--target=FrozenLake-v1"], "observation space"),
