@@ -12,12 +12,6 @@ import dataclasses
 
 import numpy as np
 
-ACTIVATIONS = {
-    "relu": lambda x: np.maximum(x, 0.0),
-    "tanh": np.tanh,
-}
-
-
 @dataclasses.dataclass
 class NumpyPolicy:
   """Actor MLP + categorical or Gaussian head.
@@ -41,7 +35,6 @@ class NumpyPolicy:
     self.hidden = [(self.weights[i], self.weights[i + 1])
                    for i in range(0, len(self.weights) - head, 2)]
     self.head = self.weights[len(self.weights) - head:]
-    self._act = ACTIVATIONS[self.activation]
     if not self.discrete:
       self._squash = bool(np.all(np.isfinite(self.low)) and np.all(np.isfinite(self.high)))
       self._center = (self.high + self.low) / 2.0
@@ -50,12 +43,22 @@ class NumpyPolicy:
 
   def params(self, obs):
     """obs [B, obs_dim] float32 -> logits [B, n] or means [B, action_dim]."""
+    # In-place ops: on arrays this small, numpy's cost is per call and per
+    # allocation, and this runs once per batch step of collection.
     h = obs
     for kernel, bias in self.hidden:
-      h = self._act(h @ kernel + bias)
-    out = h @ self.head[0] + self.head[1]
+      h = h @ kernel
+      h += bias
+      if self.activation == "relu":
+        np.maximum(h, 0.0, out=h)
+      else:
+        np.tanh(h, out=h)
+    out = h @ self.head[0]
+    out += self.head[1]
     if not self.discrete and self._squash:
-      out = self._center + self._magnitude * np.tanh(out)
+      np.tanh(out, out=out)
+      out *= self._magnitude
+      out += self._center
     return out
 
   def sample(self, obs, rng: np.random.Generator):
@@ -63,8 +66,14 @@ class NumpyPolicy:
     out = self.params(obs)
     if self.discrete:
       return sample_categorical(out, rng.random(out.shape[0], dtype=np.float32))
-    noise = rng.standard_normal(out.shape, dtype=np.float32)
-    return np.clip(out + self.std * noise, self.low, self.high)
+    return self._gaussian_draw(out, rng)
+
+  def _gaussian_draw(self, means, rng):
+    actions = rng.standard_normal(means.shape, dtype=np.float32)
+    actions *= self.std
+    actions += means
+    np.maximum(actions, self.low, out=actions)
+    return np.minimum(actions, self.high, out=actions)
 
   def sample_with_info(self, obs, rng: np.random.Generator):
     """(actions, distribution parameters): what PPO's collect policy records.
@@ -75,15 +84,13 @@ class NumpyPolicy:
     out = self.params(obs)
     if self.discrete:
       return sample_categorical(out, rng.random(out.shape[0], dtype=np.float32)), {"logits": out}
-    noise = rng.standard_normal(out.shape, dtype=np.float32)
-    actions = np.clip(out + self.std * noise, self.low, self.high)
-    return actions, {"loc": out, "scale": np.broadcast_to(self.std, out.shape)}
+    return self._gaussian_draw(out, rng), {"loc": out, "scale": np.broadcast_to(self.std, out.shape)}
 
   def greedy(self, obs):
     out = self.params(obs)
     if self.discrete:
       return np.argmax(out, axis=-1)
-    return np.clip(out, self.low, self.high).astype(np.float32)
+    return np.minimum(np.maximum(out, self.low), self.high)
 
 
 def sample_categorical(logits, uniforms):
