@@ -92,6 +92,31 @@ def _convergence_threshold(env_id, convergence_return):
   return float(spec.max_episode_steps)
 
 
+def _new_history():
+  """What a stage accumulates; saved with every checkpoint so a resume continues it."""
+  return {"eval_iterations": [0], "eval_returns": [], "train_returns": [], "losses": [],
+          "env_steps": 0, "iteration_seconds": [],
+          "seconds": {"collect": 0.0, "train": 0.0, "eval": 0.0}}
+
+
+def _train_step(train_fn, experience, where, checkpoint_dir):
+  """One gradient step; a NaN or infinite loss raises TrainingDiverged."""
+  try:
+    loss = float(train_fn(experience))
+  except tf.errors.InvalidArgumentError:  # the agent's own check_numerics fired
+    loss = float("nan")
+  if not np.isfinite(loss):
+    raise TrainingDiverged(f"{where}: loss is NaN or infinite; "
+                           f"last good checkpoint kept in {checkpoint_dir}")
+  return loss
+
+
+def _write_scalars(writer, step, scalars):
+  with writer.as_default(step=step):
+    for tag, value in scalars.items():
+      tf.summary.scalar(tag, value)
+
+
 def _check_counts(**counts):
   for name, value in counts.items():
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -180,15 +205,12 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
   if history is None:
     start_weights = weights_lib.flatten(weights_lib.get(actor_net))
     files.write_npz(os.path.join(run_dir, "policy_weights.npz"), start=start_weights)
-    history = {"eval_iterations": [0],
-               "eval_returns": [], "train_returns": [], "losses": [], "env_steps": 0,
-               "iteration_seconds": [],
-               "seconds": {"collect": 0.0, "train": 0.0, "eval": 0.0}}
+    history = _new_history()
     eval_return, eval_length, _ = evaluate(0)
     history["eval_returns"].append(eval_return)
+    _write_scalars(writer, 0, {"Eval/AverageReturn": eval_return,
+                               "Eval/AverageEpisodeLength": eval_length})
     with writer.as_default(step=0):
-      tf.summary.scalar("Eval/AverageReturn", eval_return)
-      tf.summary.scalar("Eval/AverageEpisodeLength", eval_length)
       tf.summary.histogram("Weights/Start", start_weights)
     logging.info("[%s] start: eval return %.1f", label, eval_return)
   else:
@@ -206,15 +228,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     episodes = train_envs.collect(lambda obs: act(obs, rng), batch_steps,
                                   collect.derive_seed(seed, 0, iteration))
     t1 = time.perf_counter()
-    try:
-      loss = float(train_fn(collect.to_trajectory(episodes, agent.collect_data_spec.action)))
-    except tf.errors.InvalidArgumentError as e:
-      raise TrainingDiverged(f"{label}: loss is NaN or infinite at iteration {iteration} "
-                             f"({str(e).splitlines()[0][:80]}); last good checkpoint kept "
-                             f"in {progress.dir}") from None
-    if not np.isfinite(loss):
-      raise TrainingDiverged(f"{label}: loss is {loss} at iteration {iteration}; "
-                             f"last good checkpoint kept in {progress.dir}")
+    loss = _train_step(train_fn, collect.to_trajectory(episodes, agent.collect_data_spec.action),
+                       f"{label}: iteration {iteration}", progress.dir)
     t2 = time.perf_counter()
     train_return, train_length, steps = episode_stats(episodes)
     history["train_returns"].append(train_return)
@@ -229,20 +244,16 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     for key, seconds in (("collect", t1 - t0), ("train", t2 - t1), ("eval", t3 - t2)):
       history["seconds"][key] += seconds
     history["iteration_seconds"].append([t1 - t0, t2 - t1, t3 - t2])
-    with writer.as_default(step=iteration):
-      tf.summary.scalar("Train/AverageReturn", train_return)
-      tf.summary.scalar("Train/AverageEpisodeLength", train_length)
-      tf.summary.scalar("Train/Loss", loss)
-      tf.summary.scalar("Train/EnvSteps", history["env_steps"])
-      tf.summary.scalar("Perf/EnvStepsPerSecond", steps / (t1 - t0))
-      tf.summary.scalar("Weights/ZeroFraction", metrics.zero_ratio(
-          weights_lib.flatten(weights_lib.get(actor_net))))
-      tf.summary.scalar("Perf/CollectSeconds", t1 - t0)
-      tf.summary.scalar("Perf/TrainSeconds", t2 - t1)
-      tf.summary.scalar("Perf/EvalSeconds", t3 - t2)
-      if evaluated:
-        tf.summary.scalar("Eval/AverageReturn", eval_return)
-        tf.summary.scalar("Eval/AverageEpisodeLength", eval_length)
+    scalars = {
+        "Train/AverageReturn": train_return, "Train/AverageEpisodeLength": train_length,
+        "Train/Loss": loss, "Train/EnvSteps": history["env_steps"],
+        "Perf/EnvStepsPerSecond": steps / (t1 - t0), "Perf/CollectSeconds": t1 - t0,
+        "Perf/TrainSeconds": t2 - t1, "Perf/EvalSeconds": t3 - t2,
+        "Weights/ZeroFraction": metrics.zero_ratio(weights_lib.flatten(weights_lib.get(actor_net))),
+    }
+    if evaluated:
+      scalars.update({"Eval/AverageReturn": eval_return, "Eval/AverageEpisodeLength": eval_length})
+    _write_scalars(writer, iteration, scalars)
     logging.info("[%s] it %d/%d  train %.1f  eval %s  loss %.3f  %d steps/s", label,
                  iteration, iterations, train_return,
                  f"{history['eval_returns'][-1]:.1f}" if evaluated else "-", loss,
