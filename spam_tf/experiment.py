@@ -66,16 +66,23 @@ def parse_gin(gin_files, gin_bindings):
 
 # --- worker side -----------------------------------------------------------
 
-def _die_with_parent():
-  """Linux: SIGKILL this worker when the parent dies, even by SIGKILL."""
+def _die_with_parent(parent_pid):
+  """Linux: SIGKILL this worker when the parent dies, even by SIGKILL.
+
+  A parent killed while the worker was still importing TensorFlow (before
+  this runs) has already handed the worker to init: then exit at once, or
+  the orphan would hold the parent's stdout open and write into root_dir.
+  """
   try:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
   except (OSError, AttributeError):
     pass
+  if os.getppid() != parent_pid:
+    os._exit(1)
 
 
-def _worker_init(gin_files, gin_bindings, verbosity):
-  _die_with_parent()
+def _worker_init(parent_pid, gin_files, gin_bindings, verbosity):
+  _die_with_parent(parent_pid)
   logging.set_verbosity(verbosity)
   parse_gin(gin_files, gin_bindings)
 
@@ -270,7 +277,8 @@ def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindi
   experts, spams, scratches = {}, {}, {}
   with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context,
                               initializer=_worker_init,
-                              initargs=(gin_files, gin_bindings, logging.get_verbosity())) as pool:
+                              initargs=(os.getpid(), gin_files, gin_bindings,
+                                        logging.get_verbosity())) as pool:
     pending = {}
     for s in seeds:
       if expert_dirs[s] == stage_dir(root_dir, s, "source_expert"):

@@ -125,7 +125,8 @@ def test_sigkilled_twice_then_rerun_equals_uninterrupted(smoke_timed, repo_root,
     proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
     time.sleep(fraction * duration)
     proc.send_signal(signal.SIGKILL)
-    proc.communicate()
+    # Workers die with the parent; an orphan would keep the pipes open and hang here.
+    proc.communicate(timeout=120)
     assert not os.path.exists(os.path.join(killed_root, "summary.json"))
   proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
   _, err = proc.communicate(timeout=600)

@@ -59,7 +59,9 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, repo_root):
   assert not os.path.exists(os.path.join(killed, "result.json")), "run finished before the kill"
   resumed = train.train_eval("CartPole-v1", killed, killed + "/logs", seed=7, iterations=40,
                              checkpoint_interval=2, **SMALL)
-  assert len(resumed["resumed_from"]) == 1 and resumed["resumed_from"][0] >= 4
+  # ckpt-4's files can exist before the manager's state file names it; then the
+  # latest complete checkpoint is still 2.
+  assert len(resumed["resumed_from"]) == 1 and resumed["resumed_from"][0] in (2, 4, 6, 8)
   uninterrupted = train.train_eval("CartPole-v1", whole, whole + "/logs", seed=7, iterations=40,
                                    checkpoint_interval=2, **SMALL)
   assert resumed["eval_returns"] == uninterrupted["eval_returns"]
