@@ -117,11 +117,12 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
 
 
 def test_sigkilled_twice_then_rerun_equals_uninterrupted(smoke_timed, repo_root, tmp_path):
-  """SIGKILL at about 35% and then 60% of a run's duration (experts, autoencoder or
+  """SIGKILL at about 35% of a run's duration and again 30% into the rerun (experts, autoencoder or
   target training, export), then a rerun: same numbers as the uninterrupted run."""
   root, _, duration = smoke_timed
   killed_root = str(tmp_path / "killed")
-  for fraction in (0.35, 0.6):
+  # Each rerun resumes finished stages, so the second kill comes sooner after its start.
+  for fraction in (0.35, 0.3):
     proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
     time.sleep(fraction * duration)
     proc.send_signal(signal.SIGKILL)
@@ -154,17 +155,43 @@ def test_corrupt_source_expert_is_refused(repo_root, tmp_path):
   assert "Traceback" not in err
 
 
+# Errors found before any worker starts: checked in-process (fast); the CLI turns
+# these exception types into one line and exit 1, which the subprocess cases show.
+EARLY_BAD_INPUTS = [
+    (dict(source="NoSuchEnv-v0"), "unknown or unavailable gymnasium env"),
+    (dict(target="FrozenLake-v1"), "observation space"),
+    (dict(gin_files=["configs/does_not_exist.gin"]), "config file not found"),
+    (dict(gin_bindings=["train_eval.no_such_parameter=3"]), "bad config"),
+    (dict(gin_bindings=["train_eval.iterations=((("]), "bad config"),
+    (dict(source_expert_dir="/nonexistent/expert"), "no finished source expert"),
+    (dict(root_dir="/etc/passwd/run"), "cannot write to root_dir"),
+]
+
+
+@pytest.mark.parametrize("overrides,expected", EARLY_BAD_INPUTS)
+def test_bad_input_raises_a_user_error(overrides, expected, tmp_path, repo_root, monkeypatch):
+  from spam_tf import cli, experiment
+  monkeypatch.chdir(repo_root)
+  args = dict(source="CartPole-v1", target="InvertedPendulum-v4", root_dir=str(tmp_path / "r"),
+              seeds=[0], gin_files=["configs/smoke.gin"], gin_bindings=[])
+  args.update(overrides)
+  with pytest.raises(cli._user_errors(), match=expected):
+    experiment.run(**args)
+  assert not os.path.exists(os.path.join(args["root_dir"], "summary.json"))
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "a,b", "1,1", ""])
+def test_bad_seeds(text):
+  from spam_tf import cli
+  with pytest.raises(ValueError):
+    cli.parse_seeds(text)
+
+
 BAD_INPUTS = [
     (["--source=NoSuchEnv-v0"], "unknown or unavailable gymnasium env"),
-    (["--target=FrozenLake-v1"], "observation space"),
-    (["--gin_file=configs/does_not_exist.gin"], "config file not found"),
-    (["--gin_bindings=train_eval.no_such_parameter=3"], "bad config"),
     (["--gin_bindings=train_eval.iterations=((("], "bad config"),
     (["--gin_bindings=train_eval.iterations=-1"], "must be a positive integer"),
-    (["--seeds=0"], "--seeds"),
     (["--seeds=a,b"], "invalid literal"),
-    (["--source_expert_dir=/nonexistent/expert"], "no finished source expert"),
-    (["--root_dir=/etc/passwd/run"], "cannot write to root_dir"),
     (["--gin_bindings=transfer.head_strategy='magic'"], "unknown head_strategy"),
     (["--source=InvertedPendulum-v4", "--target=CartPole-v1",
       "--gin_bindings=target/actor_network.fc_layer_params=(64,)"], "hidden layers"),
@@ -175,7 +202,7 @@ def test_bad_input_is_one_line_and_exit_1(repo_root, tmp_path):
   procs = []
   for i, (args, _) in enumerate(BAD_INPUTS):
     procs.append(spam_main(repo_root, f"--root_dir={tmp_path}/r{i}", "--seeds=1",
-                           "--gin_file=configs/smoke.gin", *args))  # a later --root_dir wins
+                           "--gin_file=configs/smoke.gin", *args))
   for proc, (args, expected) in zip(procs, BAD_INPUTS):
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 1, (args, err[-2000:])
