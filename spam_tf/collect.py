@@ -88,10 +88,12 @@ class EpisodeCollector:
       env_actions = actions + self._action_offset if self._action_offset else actions
       still_active = []
       for j, i in enumerate(active):
-        obs, reward, terminated, truncated, _ = envs[i].step(env_actions[j])
+        action = actions[j]
+        obs, reward, terminated, truncated, _ = envs[i].step(
+            env_actions[j] if self._action_offset else action)
         obs_buf, act_buf, rew_buf, info_buf = buffers[i]
         obs_buf.append(obs)
-        act_buf.append(actions[j])
+        act_buf.append(action)
         rew_buf.append(reward)
         if info is not None:
           info_buf.append({name: value[j] for name, value in info.items()})
