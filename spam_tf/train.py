@@ -81,15 +81,14 @@ def export_policy(agent, saved_model_dir):
   files.replace_dir(tmp_dir, saved_model_dir)
 
 
-def _convergence_threshold(env_id, convergence_return):
+def _convergence_threshold(env, convergence_return):
   if convergence_return is not None:
     return float(convergence_return)
   # The paper's criterion is the task's maximum return; for envs paying at most
   # 1 per step (CartPole, InvertedPendulum) that is the episode step limit.
-  spec = envs_lib.make(env_id).spec
-  if spec.max_episode_steps is None:
-    raise ValueError(f"{env_id} has no step limit: set train_eval.convergence_return")
-  return float(spec.max_episode_steps)
+  if env.spec.max_episode_steps is None:
+    raise ValueError(f"{env.spec.id} has no step limit: set train_eval.convergence_return")
+  return float(env.spec.max_episode_steps)
 
 
 def _new_history():
@@ -181,8 +180,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     return files.read_json(result_path)
   os.makedirs(run_dir, exist_ok=True)
   seed_everything(seed)
-  threshold = _convergence_threshold(env_id, convergence_return)
   train_envs = collect.EpisodeCollector(env_id, num_envs)
+  threshold = _convergence_threshold(train_envs.envs[0], convergence_return)
   eval_envs = collect.EpisodeCollector(env_id, eval_episodes)
   obs_spec = envs_lib.observation_spec(train_envs.envs[0])
   act_spec = envs_lib.action_spec(train_envs.envs[0])
