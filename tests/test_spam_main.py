@@ -11,9 +11,9 @@ import time
 import pytest
 
 
-def spam_main(repo_root, *args):
+def spam_main(repo_root, *args, output=subprocess.PIPE):
   return subprocess.Popen([sys.executable, os.path.join(repo_root, "bin", "spam_main"), *args],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo_root,
+                          stdout=output, stderr=output, text=True, cwd=repo_root,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
@@ -22,18 +22,12 @@ SMOKE_ARGS = ("--source=CartPole-v1", "--target=InvertedPendulum-v4", "--seeds=2
 
 
 @pytest.fixture(scope="module")
-def smoke_timed(tmp_path_factory, repo_root):
+def smoke_run(tmp_path_factory, repo_root):
   root = str(tmp_path_factory.mktemp("smoke") / "cp_to_ip")
-  start = time.time()
   proc = spam_main(repo_root, f"--root_dir={root}", *SMOKE_ARGS)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-3000:]
-  return root, out, time.time() - start
-
-
-@pytest.fixture(scope="module")
-def smoke_run(smoke_timed):
-  return smoke_timed[:2]
+  return root, out
 
 
 def test_summary_json_has_every_result(smoke_run):
@@ -116,18 +110,27 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
   assert set(transfer.values()) == {"copied"}  # same task: the whole reconstruction is the start
 
 
-def test_sigkilled_twice_then_rerun_equals_uninterrupted(smoke_timed, repo_root, tmp_path):
-  """SIGKILL at about 35% of a run's duration and again 30% into the rerun (experts, autoencoder or
-  target training, export), then a rerun: same numbers as the uninterrupted run."""
-  root, _, duration = smoke_timed
+def kill_when(proc, pattern, timeout=300):
+  """SIGKILLs proc as soon as a file matching the glob pattern exists."""
+  deadline = time.time() + timeout
+  while not glob.glob(pattern):
+    assert proc.poll() is None and time.time() < deadline, f"{pattern} never appeared"
+    time.sleep(0.02)
+  proc.send_signal(signal.SIGKILL)
+  # Workers die with the parent; an orphan would keep the pipes open and hang here.
+  proc.communicate(timeout=120)
+
+
+def test_sigkilled_twice_then_rerun_equals_uninterrupted(smoke_run, repo_root, tmp_path):
+  """SIGKILL during expert training, then again once a target stage has started
+  (after the autoencoder), then a rerun: same numbers as the uninterrupted run."""
+  root, _ = smoke_run
   killed_root = str(tmp_path / "killed")
-  # Each rerun resumes finished stages, so the second kill comes sooner after its start.
-  for fraction in (0.35, 0.3):
-    proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
-    time.sleep(fraction * duration)
-    proc.send_signal(signal.SIGKILL)
-    # Workers die with the parent; an orphan would keep the pipes open and hang here.
-    proc.communicate(timeout=120)
+  for marker in ("runs/seed_*/source_expert/checkpoints/ckpt-2.index",
+                 "runs/seed_*/target_spam/policy_weights.npz"):
+    # Output to /dev/null: a full pipe nobody reads would stall the run before the marker.
+    proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS, output=subprocess.DEVNULL)
+    kill_when(proc, os.path.join(killed_root, marker))
     assert not os.path.exists(os.path.join(killed_root, "summary.json"))
   proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
   _, err = proc.communicate(timeout=600)
