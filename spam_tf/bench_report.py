@@ -1,4 +1,5 @@
 """Runs the benchmark set of bin/spam_bench and formats it as a table."""
+import os
 import platform
 import time
 
@@ -11,7 +12,7 @@ def run_all(env_ids, raw_steps, collect_iterations, split_iterations, pipeline,
             scaling_seeds, scaling_batch_steps, rounds=3):
   """Returns the JSON-able results dict: {"envs": {id: {...}}, "pipeline": ..., "scaling": ...}."""
   num_envs, batch_steps = bench.default_training_shape()
-  results = {"machine": {"cpus": len(__import__("os").sched_getaffinity(0)),
+  results = {"machine": {"cpus": len(os.sched_getaffinity(0)),
                          "python": platform.python_version()},
              "config": {"num_envs": num_envs, "batch_steps": batch_steps},
              "envs": {}, "scaling": {"seeds": [], "batch_steps": []}}

@@ -178,7 +178,8 @@ def _guard_root(root_dir, run_spec, config_text):
   run_path = os.path.join(root_dir, "run.json")
   if os.path.exists(run_path):
     previous = files.read_json(run_path)
-    previous_config = open(os.path.join(root_dir, "config.gin")).read()
+    with open(os.path.join(root_dir, "config.gin")) as f:
+      previous_config = f.read()
     if previous != run_spec or previous_config != config_text:
       raise ExperimentError(f"{root_dir} holds a run with other flags or config; "
                             "use a new --root_dir (finished results are left untouched)")
