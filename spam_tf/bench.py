@@ -6,6 +6,7 @@ so machine noise mostly cancels. Nothing here is asserted on: tests only run
 it at a tiny size.
 """
 import inspect
+import itertools
 import os
 import subprocess
 import sys
@@ -25,18 +26,20 @@ from spam_tf import train
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def raw_steps_per_second(env_id, steps, seed=0):
-  """One gymnasium env stepped in a tight loop with pre-drawn random actions."""
+def raw_rounds(env_id, steps, seed=0):
+  """Yields steps/s of one gymnasium env stepped `steps` times per round in a tight
+  loop with pre-drawn random actions (the issue's "raw" rate)."""
   env = envs_lib.make(env_id)
   env.reset(seed=seed)
   env.action_space.seed(seed)
-  actions = [env.action_space.sample() for _ in range(steps)]
-  start = time.perf_counter()
-  for action in actions:
-    _, _, terminated, truncated, _ = env.step(action)
-    if terminated or truncated:
-      env.reset()
-  return steps / (time.perf_counter() - start)
+  while True:
+    actions = [env.action_space.sample() for _ in range(steps)]
+    start = time.perf_counter()
+    for action in actions:
+      _, _, terminated, truncated, _ = env.step(action)
+      if terminated or truncated:
+        env.reset()
+    yield steps / (time.perf_counter() - start)
 
 
 def default_training_shape():
@@ -51,20 +54,49 @@ def default_training_shape():
   return value("num_envs"), value("batch_steps")
 
 
-def collect_steps_per_second(env_id, num_envs, batch_steps, iterations, seed=0):
-  """The training collector (complete episodes, stochastic numpy policy, fresh agent weights)."""
+def collect_rounds(env_id, num_envs, batch_steps, seed=0):
+  """Yields steps/s of one training collection iteration per round: the training
+  collector (complete episodes, stochastic numpy policy of a fresh agent)."""
   collector = collect.EpisodeCollector(env_id, num_envs)
   env = collector.envs[0]
   _, actor_net = agents.make_agent(envs_lib.observation_spec(env), envs_lib.action_spec(env))
   policy = train.numpy_policy(actor_net, envs_lib.action_spec(env))
   rng = np.random.default_rng(seed)
-  steps = 0
-  start = time.perf_counter()
-  for iteration in range(iterations):
+  for iteration in itertools.count():
+    start = time.perf_counter()
     episodes = collector.collect(lambda obs: policy.sample(obs, rng), batch_steps,
                                  collect.derive_seed(seed, iteration))
-    steps += sum(ep.length for ep in episodes)
-  return steps / (time.perf_counter() - start)
+    yield sum(ep.length for ep in episodes) / (time.perf_counter() - start)
+
+
+def collect_to_raw_ratio(env_id, num_envs, batch_steps, rounds):
+  """Collector rate over raw rate, from `rounds` back-to-back pairs of rounds.
+
+  On this VM the same loop's rate swings by 2x within seconds, so a raw round
+  (batch_steps steps) and a collector iteration alternate, each pair gives a
+  ratio, and the median pair is reported: pairs close in time see the same
+  machine state. Which of the two runs first alternates too (the second of
+  two back-to-back loops here tends to run at a different speed). Returns {"raw_steps_per_s", "collect_steps_per_s" (medians),
+  "ratio" (median of the per-pair ratios), "ratio_quartiles", "raw_rounds",
+  "collect_rounds"}.
+  """
+  raw, collector = raw_rounds(env_id, batch_steps), collect_rounds(env_id, num_envs, batch_steps)
+  pairs = []
+  for round_index in range(rounds):
+    if round_index % 2 == 0:
+      raw_rate = next(raw)
+      collect_rate = next(collector)
+    else:
+      collect_rate = next(collector)
+      raw_rate = next(raw)
+    pairs.append((raw_rate, collect_rate))
+  pairs = np.array(pairs)
+  ratios = pairs[:, 1] / pairs[:, 0]
+  return {"raw_steps_per_s": float(np.median(pairs[:, 0])),
+          "collect_steps_per_s": float(np.median(pairs[:, 1])),
+          "ratio": float(np.median(ratios)),
+          "ratio_quartiles": [float(q) for q in np.percentile(ratios, [25, 75])],
+          "raw_rounds": pairs[:, 0].tolist(), "collect_rounds": pairs[:, 1].tolist()}
 
 
 def iteration_split(env_id, iterations, num_envs=None, batch_steps=None):

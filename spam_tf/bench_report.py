@@ -8,8 +8,7 @@ from absl import logging
 from spam_tf import bench
 
 
-def run_all(env_ids, raw_steps, collect_iterations, split_iterations, pipeline,
-            scaling_seeds, scaling_batch_steps, rounds=3):
+def run_all(env_ids, rounds, split_iterations, pipeline, scaling_seeds, scaling_batch_steps):
   """Returns the JSON-able results dict: {"envs": {id: {...}}, "pipeline": ..., "scaling": ...}."""
   num_envs, batch_steps = bench.default_training_shape()
   results = {"machine": {"cpus": len(os.sched_getaffinity(0)),
@@ -18,17 +17,8 @@ def run_all(env_ids, raw_steps, collect_iterations, split_iterations, pipeline,
              "envs": {}, "scaling": {"seeds": [], "batch_steps": []}}
   for env_id in env_ids:
     logging.info("measuring %s", env_id)
-    # Alternating rounds, best of each: on this VM single measurements of the same
-    # loop vary by 2x; the best round is the least disturbed one (as timeit does).
-    raw_rounds, collect_rounds = [], []
-    for _ in range(rounds):
-      raw_rounds.append(bench.raw_steps_per_second(env_id, raw_steps))
-      collect_rounds.append(bench.collect_steps_per_second(env_id, num_envs, batch_steps,
-                                                           collect_iterations))
-    raw, collected = max(raw_rounds), max(collect_rounds)
     results["envs"][env_id] = {
-        "raw_steps_per_s": raw, "collect_steps_per_s": collected, "ratio": collected / raw,
-        "raw_rounds": raw_rounds, "collect_rounds": collect_rounds,
+        **bench.collect_to_raw_ratio(env_id, num_envs, batch_steps, rounds),
         "iteration_seconds": bench.iteration_split(env_id, split_iterations),
         "seconds_to_first_iteration": bench.seconds_to_first_iteration(env_id),
     }
@@ -48,12 +38,12 @@ def run_all(env_ids, raw_steps, collect_iterations, split_iterations, pipeline,
 
 def format_table(results):
   lines = [f"config: num_envs={results['config']['num_envs']} batch_steps={results['config']['batch_steps']}",
-           f"{'env':22s} {'raw steps/s':>12s} {'collect/s':>10s} {'ratio':>6s} {'it collect':>10s} "
+           f"{'env':22s} {'raw steps/s':>12s} {'collect/s':>10s} {'ratio':>6s} {'ratio IQR':>10s} {'it collect':>10s} "
            f"{'it train':>9s} {'it eval':>8s} {'train share':>11s} {'first it':>9s}"]
   for env_id, row in results["envs"].items():
-    split = row["iteration_seconds"]
+    split, q = row["iteration_seconds"], row["ratio_quartiles"]
     lines.append(f"{env_id:22s} {row['raw_steps_per_s']:12.0f} {row['collect_steps_per_s']:10.0f} "
-                 f"{row['ratio']:6.2f} {split['collect']:9.2f}s {split['train']:8.2f}s "
+                 f"{row['ratio']:6.2f} {q[0]:4.2f}-{q[1]:4.2f}  {split['collect']:9.2f}s {split['train']:8.2f}s "
                  f"{split['eval']:7.2f}s {split['train_share']:11.2f} {row['seconds_to_first_iteration']:8.1f}s")
   if "pipeline" in results:
     p = results["pipeline"]

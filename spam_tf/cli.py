@@ -76,9 +76,8 @@ def spam_main(argv):
 def define_bench_flags():
   flags.DEFINE_string("json", None, "Also write the results as JSON to this path.")
   flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to measure.")
-  flags.DEFINE_integer("raw_steps", 20000, "Steps of the raw env loop, per round.")
-  flags.DEFINE_integer("collect_iterations", 2, "Collection iterations (each batch_steps steps), per round.")
-  flags.DEFINE_integer("rounds", 3, "Alternating raw/collector rounds; the best of each is reported.")
+  flags.DEFINE_integer("rounds", 21, "Pairs of (raw round of batch_steps steps, collection iteration); "
+                       "the median pair's ratio is reported.", lower_bound=1)
   flags.DEFINE_integer("split_iterations", 4, "train_eval iterations for the collect/train/eval split.")
   flags.DEFINE_enum("pipeline", "smoke", ["none", "smoke", "default"],
                     "Time a bin/spam_main run: none, configs/smoke.gin (3 seeds), or the default experiment.")
@@ -94,9 +93,8 @@ def spam_bench(argv):
   from spam_tf import experiment
   experiment.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   results = bench_report.run_all(
-      FLAGS.envs, FLAGS.raw_steps, FLAGS.collect_iterations, FLAGS.split_iterations,
-      FLAGS.pipeline, [int(s) for s in FLAGS.scaling_seeds],
-      [int(b) for b in FLAGS.scaling_batch_steps], FLAGS.rounds)
+      FLAGS.envs, FLAGS.rounds, FLAGS.split_iterations, FLAGS.pipeline,
+      [int(s) for s in FLAGS.scaling_seeds], [int(b) for b in FLAGS.scaling_batch_steps])
   print(bench_report.format_table(results))
   if FLAGS.json:
     from spam_tf import files

@@ -78,48 +78,75 @@ class EpisodeCollector:
     """
     envs = self.envs
     last_obs = [env.reset(seed=derive_seed(seed, i))[0] for i, env in enumerate(envs)]
-    buffers = [([obs], [], [], []) for obs in last_obs]
+    # Per env, the lists of its running episode; an episode's lists move to
+    # `finished` when it ends and become arrays only at the end (one numpy call
+    # per array for all episodes, not per episode: episodes can be 5 steps long).
+    obs_lists = [[obs] for obs in last_obs]
+    action_lists, reward_lists, info_lists = ([[] for _ in envs] for _ in range(3))
     active = list(range(len(envs)))
     running = set(active)
-    episodes, steps_done = [], 0
+    finished, steps_done, steps_taken = [], 0, 0
     while active:
       actions = act_fn(np.asarray([last_obs[i] for i in active], np.float32))
       actions, info = actions if isinstance(actions, tuple) else (actions, None)
       env_actions = actions + self._action_offset if self._action_offset else actions
-      still_active = []
+      steps_taken += len(active)  # this batch step included: an upper bound below
+      stopped = []
       for j, i in enumerate(active):
-        action = actions[j]
-        obs, reward, terminated, truncated, _ = envs[i].step(
-            env_actions[j] if self._action_offset else action)
-        obs_buf, act_buf, rew_buf, info_buf = buffers[i]
-        obs_buf.append(obs)
-        act_buf.append(action)
-        rew_buf.append(reward)
+        obs, reward, terminated, truncated, _ = envs[i].step(env_actions[j])
+        obs_lists[i].append(obs)
+        action_lists[i].append(actions[j])
+        reward_lists[i].append(reward)
         if info is not None:
-          info_buf.append({name: value[j] for name, value in info.items()})
-        if terminated or truncated:
-          episodes.append(Episode(
-              np.asarray(obs_buf, np.float32), np.asarray(act_buf), np.asarray(rew_buf, np.float32),
-              bool(terminated), i, _stack_info(info_buf) if info_buf else None))
-          steps_done += len(rew_buf)
-          running.discard(i)
-          # In-flight episodes will run at least as long as the mean so far; the
-          # last env running keeps going until min_steps is really reached.
-          mean_length = steps_done / len(episodes)
-          in_flight = sum(max(len(buffers[k][2]), mean_length) for k in running)
-          if steps_done >= min_steps or (running and steps_done + in_flight >= min_steps):
-            continue  # this env starts no new episode
-          running.add(i)
-          obs, _ = envs[i].reset()
-          buffers[i] = ([obs], [], [], [])
+          info_lists[i].append({name: value[j] for name, value in info.items()})
         last_obs[i] = obs
-        still_active.append(i)
-      active = still_active
-    return episodes
+        if not (terminated or truncated):
+          continue
+        finished.append((i, bool(terminated), obs_lists[i], action_lists[i], reward_lists[i],
+                         info_lists[i]))
+        steps_done += len(reward_lists[i])
+        running.discard(i)
+        if self._stop_env(min_steps, steps_done, steps_taken, len(finished), running,
+                          reward_lists):
+          stopped.append(i)
+          continue
+        running.add(i)
+        last_obs[i] = envs[i].reset()[0]
+        obs_lists[i], action_lists[i], reward_lists[i], info_lists[i] = [last_obs[i]], [], [], []
+      if stopped:
+        active = [i for i in active if i not in stopped]
+    return _to_episodes(finished)
+
+  @staticmethod
+  def _stop_env(min_steps, steps_done, steps_taken, num_finished, running, reward_lists):
+    """Whether an env whose episode just ended starts no new one (see the module doc)."""
+    if steps_done >= min_steps:
+      return True
+    if not running:
+      return False  # the last env running keeps going until min_steps is reached
+    # In-flight episodes will run at least as long as the mean so far.
+    mean_length = steps_done / num_finished
+    if steps_taken + len(running) * mean_length < min_steps:
+      return False  # cheap bound: even max(length, mean) per in-flight episode falls short
+    in_flight = sum(max(len(reward_lists[k]), mean_length) for k in running)
+    return steps_done + in_flight >= min_steps
 
   def close(self):
     for env in self.envs:
       env.close()
+
+
+def _to_episodes(finished):
+  """[(env index, terminated, obs list, action list, reward list, info list)] -> [Episode]."""
+  lengths = [len(rewards) for _, _, _, _, rewards, _ in finished]
+  ends = np.cumsum(lengths)
+  observations = np.split(np.asarray([o for f in finished for o in f[2]], np.float32),
+                          ends + np.arange(1, len(finished) + 1))  # L + 1 observations each
+  actions = np.split(np.asarray([a for f in finished for a in f[3]]), ends)
+  rewards = np.split(np.asarray([r for f in finished for r in f[4]], np.float32), ends)
+  return [Episode(observations[k], actions[k], rewards[k], terminated, env_index,
+                  _stack_info(infos) if infos else None)
+          for k, (env_index, terminated, _, _, _, infos) in enumerate(finished)]
 
 
 def _stack_info(steps):

@@ -65,7 +65,7 @@ class NumpyPolicy:
     """Stochastic actions [B] int64 or [B, action_dim] float32."""
     out = self.params(obs)
     if self.discrete:
-      return sample_categorical(out, rng.random(out.shape[0], dtype=np.float32))
+      return sample_categorical(out, rng.gumbel(size=out.shape))
     return self._gaussian_draw(out, rng)
 
   def _gaussian_draw(self, means, rng):
@@ -83,7 +83,7 @@ class NumpyPolicy:
     """
     out = self.params(obs)
     if self.discrete:
-      return sample_categorical(out, rng.random(out.shape[0], dtype=np.float32)), {"logits": out}
+      return sample_categorical(out, rng.gumbel(size=out.shape)), {"logits": out}
     return self._gaussian_draw(out, rng), {"loc": out, "scale": np.broadcast_to(self.std, out.shape)}
 
   def greedy(self, obs):
@@ -93,10 +93,13 @@ class NumpyPolicy:
     return np.minimum(np.maximum(out, self.low), self.high)
 
 
-def sample_categorical(logits, uniforms):
-  """Inverse-CDF draw: logits [B, n], uniforms [B] in [0, 1) -> int64 [B]."""
-  z = logits - logits.max(axis=-1, keepdims=True)
-  probs = np.exp(z)
-  cdf = np.cumsum(probs, axis=-1)
-  draws = (cdf < (uniforms * cdf[:, -1])[:, None]).sum(axis=-1)
-  return np.minimum(draws, logits.shape[-1] - 1).astype(np.int64)
+def sample_categorical(logits, gumbel_noise):
+  """Gumbel-max draw: logits [B, n], standard Gumbel noise [B, n] (overwritten)
+  -> int64 [B].
+
+  argmax(logits + G) is distributed as softmax(logits): an exact draw in two
+  numpy calls, where an inverse-CDF draw needs a softmax and a cumsum (and
+  this runs once per batch step of collection).
+  """
+  gumbel_noise += logits
+  return gumbel_noise.argmax(axis=-1)

@@ -38,14 +38,23 @@ def test_distribution_and_greedy_match_tf_agents(env_id):
   np.testing.assert_allclose(fast.greedy(obs), agent.policy.action(step).action.numpy(), atol=1e-5)
 
 
-def test_categorical_sampling_matches_tf_probabilities_for_the_same_draws():
+def test_categorical_sampling_is_gumbel_max_on_tf_logits():
   agent, net, act_spec = make("CartPole-v1")
   fast = train.numpy_policy(net, act_spec)
   obs = np.random.default_rng(2).normal(0, 1, (256, 4)).astype(np.float32)
-  uniforms = np.random.default_rng(3).random(256, dtype=np.float32)
-  probs = agent.collect_policy.distribution(ts.restart(tf.constant(obs), 256)).action.probs_parameter().numpy()
-  expected = (np.cumsum(probs, axis=1) < uniforms[:, None]).sum(axis=1)  # inverse CDF on TF's probs
-  np.testing.assert_array_equal(policy_lib.sample_categorical(fast.params(obs), uniforms), expected)
+  noise = np.random.default_rng(3).gumbel(size=(256, 2))
+  logits = agent.collect_policy.distribution(ts.restart(tf.constant(obs), 256)).action.logits_parameter()
+  expected = np.argmax(logits.numpy() + noise, axis=1)
+  np.testing.assert_array_equal(policy_lib.sample_categorical(fast.params(obs), noise.copy()), expected)
+  # The same draws through sample(): the policy's generator feeds the noise.
+  np.testing.assert_array_equal(fast.sample(obs, np.random.default_rng(3)), expected)
+
+
+def test_categorical_draw_frequencies_follow_softmax():
+  logits = np.log(np.array([[0.1, 0.2, 0.7]] * 200_000, np.float32))
+  draws = policy_lib.sample_categorical(logits, np.random.default_rng(0).gumbel(size=logits.shape))
+  # 200k draws: the standard error of each frequency is below 0.0011.
+  np.testing.assert_allclose(np.bincount(draws, minlength=3) / len(draws), [0.1, 0.2, 0.7], atol=0.005)
 
 
 def test_gaussian_samples_are_mean_plus_std_noise_clipped():

@@ -110,28 +110,44 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
   assert set(transfer.values()) == {"copied"}  # same task: the whole reconstruction is the start
 
 
-def kill_when(proc, pattern, timeout=300):
-  """SIGKILLs proc as soon as a file matching the glob pattern exists."""
+def kill_when_new(proc, pattern, delay, timeout=300):
+  """SIGKILLs proc `delay` seconds after a file matching the glob pattern, and not
+  there when proc started, appears."""
+  before = set(glob.glob(pattern))
   deadline = time.time() + timeout
-  while not glob.glob(pattern):
+  while not set(glob.glob(pattern)) - before:
     assert proc.poll() is None and time.time() < deadline, f"{pattern} never appeared"
-    time.sleep(0.02)
+    time.sleep(0.01)
+  time.sleep(delay)
   proc.send_signal(signal.SIGKILL)
   # Workers die with the parent; an orphan would keep the pipes open and hang here.
   proc.communicate(timeout=120)
 
 
-def test_sigkilled_twice_then_rerun_equals_uninterrupted(smoke_run, repo_root, tmp_path):
-  """SIGKILL during expert training, then again once a target stage has started
-  (after the autoencoder), then a rerun: same numbers as the uninterrupted run."""
+# Where each kill lands, in the order a smoke run reaches them (each rerun resumes
+# and is killed at the next one); max random delay after the marker appears.
+KILL_POINTS = [
+    ("expert training", "runs/seed_*/source_expert/checkpoints/ckpt-*.index", 0.5),
+    ("SavedModel export", "runs/seed_*/*/saved_model.tmp", 0.3),
+    ("between units (a stage of one seed just finished)", "runs/seed_*/*/result.json", 0.0),
+    ("autoencoder training", "runs/seed_*/autoencoder", 0.5),
+    ("target training", "runs/seed_*/target_*/checkpoints/ckpt-*.index", 0.5),
+]
+
+
+def test_sigkill_at_each_stage_then_rerun_equals_uninterrupted(smoke_run, repo_root, tmp_path):
+  """SIGKILL at random points (seeded delays) in each named stage, rerunning the same
+  command after each kill; the run that finally completes has the numbers of the
+  uninterrupted run, and no temporary file is left."""
+  import random
+  delays = random.Random(0)
   root, _ = smoke_run
   killed_root = str(tmp_path / "killed")
-  for marker in ("runs/seed_*/source_expert/checkpoints/ckpt-2.index",
-                 "runs/seed_*/target_spam/policy_weights.npz"):
+  for where, marker, max_delay in KILL_POINTS:
     # Output to /dev/null: a full pipe nobody reads would stall the run before the marker.
     proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS, output=subprocess.DEVNULL)
-    kill_when(proc, os.path.join(killed_root, marker))
-    assert not os.path.exists(os.path.join(killed_root, "summary.json"))
+    kill_when_new(proc, os.path.join(killed_root, marker), delays.uniform(0, max_delay))
+    assert not os.path.exists(os.path.join(killed_root, "summary.json")), where
   proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
   _, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
