@@ -37,8 +37,8 @@ def parse_seeds(text):
 
 
 def _user_errors():
-  from spam_tf import envs, experiment, files, train, transfer
-  return (envs.EnvError, experiment.ExperimentError, transfer.TransferError,
+  from spam_tf import envs, evaluate, experiment, files, train, transfer
+  return (envs.EnvError, evaluate.PolicyLoadError, experiment.ExperimentError, transfer.TransferError,
           train.TrainingDiverged, files.RootLockedError, ValueError, FloatingPointError)
 
 
@@ -96,6 +96,31 @@ def spam_bench(argv):
       FLAGS.envs, FLAGS.rounds, FLAGS.split_iterations, FLAGS.pipeline,
       [int(s) for s in FLAGS.scaling_seeds], [int(b) for b in FLAGS.scaling_batch_steps])
   print(bench_report.format_table(results))
+  if FLAGS.json:
+    from spam_tf import files
+    files.write_json(FLAGS.json, results)
+  return 0
+
+
+def define_eval_flags():
+  flags.DEFINE_string("saved_model", None,
+                      "A policy a run exported: <root_dir>/runs/seed_<s>/<stage>/saved_model.")
+  flags.DEFINE_string("env", None, "Env id (default: the one in the result.json beside the SavedModel).")
+  flags.DEFINE_integer("episodes", 10, "Greedy episodes to run.", lower_bound=1)
+  flags.DEFINE_integer("seed", 0, "Env seed: episode i's env is reset with a seed derived from it.",
+                       lower_bound=0)
+  flags.DEFINE_string("json", None, "Also write the results as JSON to this path.")
+
+
+def spam_eval(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not FLAGS.saved_model:
+    raise ValueError("--saved_model is required")
+  from spam_tf import evaluate  # heavy import (TensorFlow) after flag parsing
+  results = evaluate.evaluate(FLAGS.saved_model, FLAGS.env, FLAGS.episodes, FLAGS.seed)
+  print(f"{FLAGS.saved_model} on {results['env_id']}: mean return {results['mean_return']:.1f} over "
+        f"{FLAGS.episodes} greedy episodes (seed {FLAGS.seed}); returns {results['returns']}")
   if FLAGS.json:
     from spam_tf import files
     files.write_json(FLAGS.json, results)

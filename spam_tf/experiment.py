@@ -102,6 +102,8 @@ def _job(fn, *args):
     return fn(*args)
   except (ValueError, FloatingPointError, train.TrainingDiverged, train.CorruptCheckpoint) as e:
     raise ExperimentError(first_line(e)) from None  # EnvError, TransferError are ValueErrors
+  except OSError as e:  # full disk, file size limit, permissions: the user's to fix
+    raise ExperimentError(f"cannot write results: {e}") from None
   except Exception:  # pylint: disable=broad-except
     raise RuntimeError("a stage failed:\n" + traceback.format_exc()) from None
 

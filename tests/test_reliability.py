@@ -63,3 +63,37 @@ def test_a_second_run_on_the_same_root_is_refused(tmp_path, repo_root):
   assert second.returncode == 1 and "error: another run is using" in err, err[-1000:]
   assert first.returncode == 0, first_err[-1000:]
   assert os.path.exists(os.path.join(root, "summary.json"))
+
+
+def _file_size_limit(limit_bytes):
+  """preexec_fn: writes past limit_bytes fail with EFBIG (as on a full disk) instead of SIGXFSZ."""
+  import resource
+  import signal
+
+  def apply():
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+  return apply
+
+
+def test_a_failing_write_is_one_line_and_keeps_finished_stages(tmp_path, repo_root):
+  """Files over 2 MB cannot be written (the 9 MB autoencoder cannot): a one-line error;
+  a rerun without the limit reuses the stages finished before it and completes."""
+  root = str(tmp_path / "root")
+  args = [sys.executable, os.path.join(repo_root, "bin", "spam_main"), f"--root_dir={root}",
+          "--seeds=1", "--gin_file=configs/smoke.gin", "--gin_bindings=train_eval.iterations=1",
+          "--workers=1"]
+  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+  limited = subprocess.run(args, capture_output=True, text=True, cwd=repo_root, env=env,
+                           preexec_fn=_file_size_limit(2 * 2 ** 20), timeout=600)
+  assert limited.returncode == 1, limited.stderr[-2000:]
+  assert "Traceback" not in limited.stderr
+  errors = [line for line in limited.stderr.splitlines() if line.startswith("error: ")]
+  assert len(errors) == 1 and "File too large" in errors[0], limited.stderr[-1000:]
+  expert_result = os.path.join(root, "runs", "seed_0", "source_expert", "result.json")
+  finished = open(expert_result).read()
+  assert not os.path.exists(os.path.join(root, "summary.json"))
+  rerun = subprocess.run(args, capture_output=True, text=True, cwd=repo_root, env=env, timeout=600)
+  assert rerun.returncode == 0, rerun.stderr[-2000:]
+  assert open(expert_result).read() == finished  # reused, not retrained
+  assert os.path.exists(os.path.join(root, "summary.json"))

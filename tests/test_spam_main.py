@@ -228,3 +228,55 @@ def test_bad_input_is_one_line_and_exit_1(repo_root, tmp_path):
     assert "Traceback" not in err, (args, err[-2000:])
     errors = [line for line in err.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and expected in errors[0], (args, errors, err[-500:])
+
+
+def spam_eval(repo_root, *args):
+  return subprocess.Popen([sys.executable, os.path.join(repo_root, "bin", "spam_eval"), *args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo_root,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+
+
+def test_spam_eval_runs_an_exported_policy_reproducibly(smoke_run, repo_root, tmp_path):
+  from spam_tf import evaluate
+  root, _ = smoke_run
+  saved_model = os.path.join(root, "runs", "seed_0", "target_spam", "saved_model")
+  proc = spam_eval(repo_root, f"--saved_model={saved_model}", "--episodes=3", "--seed=5",
+                   f"--json={tmp_path}/eval.json")
+  out, err = proc.communicate(timeout=300)
+  assert proc.returncode == 0, err[-2000:]
+  results = json.load(open(tmp_path / "eval.json"))
+  assert results["env_id"] == "InvertedPendulum-v4"  # read from the result.json beside it
+  assert len(results["returns"]) == 3 and all(length > 0 for length in results["lengths"])
+  assert f"mean return {results['mean_return']:.1f}" in out
+  # The same seed in another process gives the same episodes.
+  again = evaluate.evaluate(saved_model, "InvertedPendulum-v4", 3, seed=5)
+  assert again["returns"] == results["returns"] and again["lengths"] == results["lengths"]
+
+
+def test_spam_eval_bad_inputs_are_one_line_errors(smoke_run, repo_root, tmp_path):
+  import shutil
+  import tensorflow as tf
+  root, _ = smoke_run
+  policy_dir = os.path.join(root, "runs", "seed_0", "target_spam", "saved_model")
+  (tmp_path / "empty").mkdir()
+  module = tf.Module()
+  module.double = tf.function(lambda x: 2 * x, input_signature=[tf.TensorSpec([None], tf.float32)])
+  tf.saved_model.save(module, str(tmp_path / "not_a_policy"))
+  shutil.copytree(policy_dir, tmp_path / "copied_policy")  # no result.json beside it
+  cases = [
+      ([], "--saved_model is required"),
+      ([f"--saved_model={tmp_path}/missing"], "no SavedModel directory"),
+      ([f"--saved_model={tmp_path}/empty", "--env=CartPole-v1"], "is not a SavedModel"),
+      ([f"--saved_model={tmp_path}/not_a_policy", "--env=CartPole-v1"], "not a TF-Agents policy"),
+      ([f"--saved_model={tmp_path}/copied_policy"], "pass --env"),
+      ([f"--saved_model={policy_dir}", "--env=Pendulum-v1"], "takes observations of shape (4,)"),
+      ([f"--saved_model={policy_dir}", "--env=CartPole-v1"], "do not fit CartPole-v1"),
+      ([f"--saved_model={policy_dir}", "--episodes=0"], "--episodes"),
+  ]
+  procs = [spam_eval(repo_root, *args) for args, _ in cases]
+  for proc, (args, expected) in zip(procs, cases):
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, (args, err[-2000:])
+    assert "Traceback" not in err, (args, err[-2000:])
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and expected in errors[0], (args, errors, err[-500:])

@@ -1,0 +1,83 @@
+"""Evaluates an exported policy (a TF-Agents PolicySaver SavedModel) on a gymnasium env.
+
+The SavedModel is loaded with plain `tf.saved_model.load`, as any TensorFlow
+user would, and run greedily (PolicySaver exports the agent's greedy policy)
+for complete episodes by the training collector, env i reset with
+derive_seed(seed, i).
+"""
+import os
+
+import numpy as np
+import tensorflow as tf
+from tf_agents.trajectories import time_step as ts
+
+from spam_tf import collect
+from spam_tf import envs as envs_lib
+from spam_tf import files
+
+
+class PolicyLoadError(ValueError):
+  """The path holds no usable policy for this env (message is one line)."""
+
+
+def load_policy(path):
+  """Loads a PolicySaver SavedModel; PolicyLoadError if `path` is not one."""
+  if not os.path.isdir(path):
+    raise PolicyLoadError(f"no SavedModel directory at {path}")
+  if not tf.saved_model.contains_saved_model(path):
+    raise PolicyLoadError(f"{path} is not a SavedModel (no saved_model.pb)")
+  try:
+    policy = tf.saved_model.load(path)
+  except Exception as e:  # pylint: disable=broad-except  (TF raises many types for bad files)
+    raise PolicyLoadError(f"cannot load the SavedModel at {path} ({type(e).__name__})") from None
+  if "action" not in policy.signatures or not hasattr(policy, "action"):
+    raise PolicyLoadError(f"{path} is a SavedModel but not a TF-Agents policy (no 'action' signature)")
+  return policy
+
+
+def env_id_beside(saved_model_dir):
+  """The env id in the result.json next to a stage's saved_model/, or None."""
+  result_path = os.path.join(os.path.dirname(os.path.abspath(saved_model_dir)), "result.json")
+  return files.read_json(result_path).get("env_id") if os.path.isfile(result_path) else None
+
+
+def act_fn(policy, env):
+  """obs [B, obs_dim] -> actions [B, ...] in spec form; checks the policy fits env first."""
+  observation_shape = policy.signatures["action"].structured_input_signature[1]
+  observation_shape = [spec.shape[1:] for name, spec in observation_shape.items()
+                       if name.endswith("observation")][0]
+  expected = envs_lib.observation_spec(env).shape
+  if tuple(observation_shape) != tuple(expected):
+    raise PolicyLoadError(f"the policy takes observations of shape {tuple(observation_shape)}, "
+                          f"{env.spec.id} gives {tuple(expected)}")
+  action_spec = envs_lib.action_spec(env)
+
+  def raw_actions(obs):
+    return policy.action(ts.restart(tf.constant(obs), batch_size=len(obs))).action.numpy()
+
+  sample = raw_actions(np.zeros((1,) + tuple(expected), np.float32))
+  discrete = np.issubdtype(action_spec.dtype, np.integer)
+  if sample.shape[1:] != action_spec.shape or np.issubdtype(sample.dtype, np.integer) != discrete:
+    raise PolicyLoadError(f"the policy's actions (shape {sample.shape[1:]}, {sample.dtype}) do not "
+                          f"fit {env.spec.id}'s action space {env.action_space}")
+  return lambda obs: raw_actions(obs).astype(action_spec.dtype, copy=False)
+
+
+def evaluate(saved_model_dir, env_id, episodes, seed):
+  """Returns {"env_id", "episodes", "seed", "returns" [episodes], "mean_return", "lengths"}.
+
+  env_id None: the env in the result.json beside the SavedModel.
+  """
+  policy = load_policy(saved_model_dir)
+  env_id = env_id or env_id_beside(saved_model_dir)
+  if env_id is None:
+    raise PolicyLoadError(f"no result.json beside {saved_model_dir} names its env: pass --env")
+  collector = collect.EpisodeCollector(env_id, episodes)
+  try:
+    finished = collector.collect(act_fn(policy, collector.envs[0]), 0, seed)
+  finally:
+    collector.close()
+  finished.sort(key=lambda ep: ep.env_index)
+  returns = [ep.total_return for ep in finished]
+  return {"env_id": env_id, "episodes": episodes, "seed": seed, "returns": returns,
+          "mean_return": float(np.mean(returns)), "lengths": [ep.length for ep in finished]}
