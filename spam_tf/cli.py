@@ -39,7 +39,8 @@ def parse_seeds(text):
 def _user_errors():
   from spam_tf import envs, evaluate, experiment, files, train, transfer
   return (envs.EnvError, evaluate.PolicyLoadError, experiment.ExperimentError, transfer.TransferError,
-          train.TrainingDiverged, files.RootLockedError, ValueError, FloatingPointError)
+          train.TrainingDiverged, files.RootLockedError, ValueError, FloatingPointError,
+          OSError)  # in the parent: summary.json, run.json or config.gin could not be written
 
 
 def run_main(main_fn):

@@ -2,8 +2,8 @@
 
 The SavedModel is loaded with plain `tf.saved_model.load`, as any TensorFlow
 user would, and run greedily (PolicySaver exports the agent's greedy policy)
-for complete episodes by the training collector, env i reset with
-derive_seed(seed, i).
+for complete episodes by the training collector, in chunks of up to MAX_ENVS
+envs (env i of chunk k reset with a seed derived from (seed, k, i)).
 """
 import os
 
@@ -14,6 +14,10 @@ from tf_agents.trajectories import time_step as ts
 from spam_tf import collect
 from spam_tf import envs as envs_lib
 from spam_tf import files
+from spam_tf.experiment import first_line
+
+
+MAX_ENVS = 10  # envs stepped together; more episodes run in chunks
 
 
 class PolicyLoadError(ValueError):
@@ -72,12 +76,19 @@ def evaluate(saved_model_dir, env_id, episodes, seed):
   env_id = env_id or env_id_beside(saved_model_dir)
   if env_id is None:
     raise PolicyLoadError(f"no result.json beside {saved_model_dir} names its env: pass --env")
-  collector = collect.EpisodeCollector(env_id, episodes)
+  collector = collect.EpisodeCollector(env_id, min(episodes, MAX_ENVS))
+  act = act_fn(policy, collector.envs[0])
+  finished = []
   try:
-    finished = collector.collect(act_fn(policy, collector.envs[0]), 0, seed)
+    # Chunks of up to MAX_ENVS envs, one episode each; chunk k seeded derive_seed(seed, k).
+    for chunk, first in enumerate(range(0, episodes, MAX_ENVS)):
+      episodes_in_chunk = collector.collect(act, 0, collect.derive_seed(seed, chunk))
+      episodes_in_chunk.sort(key=lambda ep: ep.env_index)
+      finished += episodes_in_chunk[:episodes - first]
+  except (AssertionError, ValueError) as e:  # gymnasium's checks of an action it cannot take
+    raise PolicyLoadError(f"the policy's actions do not fit {env_id}: {first_line(e)}") from None
   finally:
     collector.close()
-  finished.sort(key=lambda ep: ep.env_index)
   returns = [ep.total_return for ep in finished]
   return {"env_id": env_id, "episodes": episodes, "seed": seed, "returns": returns,
           "mean_return": float(np.mean(returns)), "lengths": [ep.length for ep in finished]}

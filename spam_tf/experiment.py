@@ -29,6 +29,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from spam_tf import agents
 from spam_tf import autoencoder
 from spam_tf import envs as envs_lib
 from spam_tf import files
@@ -103,7 +104,7 @@ def _job(fn, *args):
   except (ValueError, FloatingPointError, train.TrainingDiverged, train.CorruptCheckpoint) as e:
     raise ExperimentError(first_line(e)) from None  # EnvError, TransferError are ValueErrors
   except OSError as e:  # full disk, file size limit, permissions: the user's to fix
-    raise ExperimentError(f"cannot write results: {e}") from None
+    raise ExperimentError(f"file error: {e}") from None
   except Exception:  # pylint: disable=broad-except
     raise RuntimeError("a stage failed:\n" + traceback.format_exc()) from None
 
@@ -159,6 +160,30 @@ def run_target_spam(root_dir, target, seed, expert_dir):
 
 
 # --- parent side -----------------------------------------------------------
+
+def _check_transfer(source, target, expert_results):
+  """Transfers fresh source-shaped weights into a fresh target network, before any
+  training: a strategy or architecture that cannot fit fails now, not after hours
+  of expert training. expert_results: {seed: result.json} of reused experts, or {}
+  (then the source network comes from the gin config, scope 'source')."""
+  def fresh(env_id, scope):
+    env = envs_lib.make(env_id)
+    obs_spec, act_spec = envs_lib.observation_spec(env), envs_lib.action_spec(env)
+    env.close()
+    with gin.config_scope(scope):
+      _, net = agents.make_agent(obs_spec, act_spec)
+    return weights_lib.get(net), bool(np.issubdtype(act_spec.dtype, np.integer))
+
+  target_arrays, target_discrete = fresh(target, "target")
+  if expert_results:
+    sources = [([np.zeros(shape, np.float32) for shape in r["weight_shapes"]], r["discrete"])
+               for r in expert_results.values()]
+  else:
+    sources = [fresh(source, "source")]
+  for source_arrays, source_discrete in sources:
+    with gin.config_scope("target"):  # as in run_target_spam, where f2 calls it
+      transfer.transfer(source_arrays, source_discrete, target_arrays, target_discrete)
+
 
 def _check_expert_dir(expert_root, seed, source):
   path = stage_dir(expert_root, seed, "source_expert")
@@ -264,9 +289,11 @@ def run(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),
   run_spec = {"source": source, "target": target, "seeds": list(seeds),
               "source_expert_dir": source_expert_dir}
   with files.RootLock(root_dir):
-    _guard_root(root_dir, run_spec, gin.config_str())
     expert_dirs = {s: (_check_expert_dir(source_expert_dir, s, source) if source_expert_dir
                        else stage_dir(root_dir, s, "source_expert")) for s in seeds}
+    _check_transfer(source, target, {s: files.read_json(os.path.join(d, train.RESULT_FILE))
+                                     for s, d in expert_dirs.items() if source_expert_dir})
+    _guard_root(root_dir, run_spec, gin.config_str())
     results = _run_jobs(root_dir, source, target, seeds, expert_dirs, list(gin_files),
                         list(gin_bindings), workers)
     summary = summarize(root_dir, source, target, seeds, *results)

@@ -98,17 +98,17 @@ def _new_history():
           "seconds": {"collect": 0.0, "train": 0.0, "eval": 0.0}}
 
 
-def _train_step(train_fn, experience, actor_net, where, checkpoint_dir):
+def _train_step(train_fn, experience, agent, where, checkpoint_dir):
   """One gradient step; a NaN or infinite loss or weight raises TrainingDiverged.
 
-  (A finite loss can still step the weights to infinity; caught here, before the
-  next collection runs the policy on them.)
+  (A finite loss can still step weights to infinity, the actor's or a value
+  network's; caught here, before the next collection runs the policy on them.)
   """
   try:
     loss = float(train_fn(experience))
   except tf.errors.InvalidArgumentError:  # the agent's own check_numerics fired
     loss = float("nan")
-  weights_finite = all(np.isfinite(w).all() for w in weights_lib.get(actor_net))
+  weights_finite = all(np.isfinite(v.numpy()).all() for v in agent.trainable_variables)
   if not (np.isfinite(loss) and weights_finite):
     raise TrainingDiverged(f"{where}: {'loss' if weights_finite else 'weights'} became NaN or "
                            f"infinite; last good checkpoint kept in {checkpoint_dir}")
@@ -233,7 +233,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
                                   collect.derive_seed(seed, 0, iteration))
     t1 = time.perf_counter()
     loss = _train_step(train_fn, collect.to_trajectory(episodes, agent.collect_data_spec.action),
-                       actor_net, f"{label}: iteration {iteration}", progress.dir)
+                       agent, f"{label}: iteration {iteration}", progress.dir)
     t2 = time.perf_counter()
     train_return, train_length, steps = episode_stats(episodes)
     history["train_returns"].append(train_return)

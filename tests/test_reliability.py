@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
@@ -36,6 +37,15 @@ def test_nan_loss_stops_with_a_message_and_keeps_the_last_checkpoint(tmp_path):
     gin.clear_config()
   assert not os.path.exists(tmp_path / "result.json")
   assert any(name.startswith("ckpt-") for name in os.listdir(tmp_path / "checkpoints"))
+
+
+def test_weights_stepped_to_infinity_stop_training_even_with_a_finite_loss():
+  import tensorflow as tf
+  agent = types.SimpleNamespace(trainable_variables=[tf.Variable([1.0, 2.0]), tf.Variable([np.inf])])
+  with pytest.raises(train.TrainingDiverged, match="weights became NaN or infinite"):
+    train._train_step(lambda experience: tf.constant(0.5), None, agent, "it 3", "/ckpt")
+  agent.trainable_variables[1].assign([3.0])
+  assert train._train_step(lambda experience: tf.constant(0.5), None, agent, "it 3", "/ckpt") == 0.5
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):

@@ -184,6 +184,10 @@ EARLY_BAD_INPUTS = [
     (dict(gin_bindings=["train_eval.iterations=((("]), "bad config"),
     (dict(source_expert_dir="/nonexistent/expert"), "no finished source expert"),
     (dict(root_dir="/etc/passwd/run"), "cannot write to root_dir"),
+    # Transfer problems are found before any training, not after the experts.
+    (dict(gin_bindings=["transfer.head_strategy='magic'"]), "unknown head_strategy"),
+    (dict(source="InvertedPendulum-v4", target="CartPole-v1",
+          gin_bindings=["target/actor_network.fc_layer_params=(64,)"]), "hidden layers"),
 ]
 
 
@@ -196,7 +200,9 @@ def test_bad_input_raises_a_user_error(overrides, expected, tmp_path, repo_root,
   args.update(overrides)
   with pytest.raises(cli._user_errors(), match=expected):
     experiment.run(**args)
+  # Nothing written that a corrected rerun would trip over.
   assert not os.path.exists(os.path.join(args["root_dir"], "summary.json"))
+  assert not os.path.exists(os.path.join(args["root_dir"], "run.json"))
 
 
 @pytest.mark.parametrize("text", ["0", "-2", "a,b", "1,1", ""])
@@ -211,7 +217,6 @@ BAD_INPUTS = [
     (["--gin_bindings=train_eval.iterations=((("], "bad config"),
     (["--gin_bindings=train_eval.iterations=-1"], "must be a positive integer"),
     (["--seeds=a,b"], "invalid literal"),
-    (["--gin_bindings=transfer.head_strategy='magic'"], "unknown head_strategy"),
     (["--source=InvertedPendulum-v4", "--target=CartPole-v1",
       "--gin_bindings=target/actor_network.fc_layer_params=(64,)"], "hidden layers"),
 ]
