@@ -74,7 +74,9 @@ def test_train_steps_equal_tf_agents_reinforce_agent(env_id, options):
     experience = collect.to_trajectory(episodes, act_spec)
     # Same returns (bit for bit, see test above) and the same graph after them.
     assert our_train(experience).numpy() == their_train(experience).numpy()
-    assert len(ours.trainable_variables) == len(theirs.trainable_variables) == (12 if options else 6)
+    # The actor's arrays, and the value network's 6 with a baseline.
+    expected_count = len(weights_lib.get(our_net)) + (6 if options.get("value_baseline") else 0)
+    assert len(ours.trainable_variables) == len(theirs.trainable_variables) == expected_count
     for mine, reference in zip(ours.trainable_variables, theirs.trainable_variables):
       np.testing.assert_array_equal(mine.numpy(), reference.numpy())
   assert ours.train_step_counter.numpy() == 3 and theirs.train_step_counter.numpy() == 3
