@@ -76,9 +76,9 @@ def collect_to_raw_ratio(env_id, num_envs, batch_steps, rounds):
   (batch_steps steps) and a collector iteration alternate, each pair gives a
   ratio, and the median pair is reported: pairs close in time see the same
   machine state. Which of the two runs first alternates too (the second of
-  two back-to-back loops here tends to run at a different speed). Returns {"raw_steps_per_s", "collect_steps_per_s" (medians),
-  "ratio" (median of the per-pair ratios), "ratio_quartiles", "raw_rounds",
-  "collect_rounds"}.
+  two back-to-back loops here tends to run at a different speed).
+  Returns {"raw_steps_per_s", "collect_steps_per_s" (medians), "ratio" (median
+  of the per-pair ratios), "ratio_quartiles", "raw_rounds", "collect_rounds"}.
   """
   raw, collector = raw_rounds(env_id, batch_steps), collect_rounds(env_id, num_envs, batch_steps)
   pairs = []

@@ -37,10 +37,11 @@ def parse_seeds(text):
 
 
 def _user_errors():
-  from spam_tf import envs, evaluate, experiment, files, train, transfer
-  return (envs.EnvError, evaluate.PolicyLoadError, experiment.ExperimentError, transfer.TransferError,
-          train.TrainingDiverged, files.RootLockedError, ValueError, FloatingPointError,
-          OSError)  # in the parent: summary.json, run.json or config.gin could not be written
+  from spam_tf import envs, experiment, files, train, transfer
+  # ValueError covers evaluate.PolicyLoadError; OSError a parent-side write that failed
+  # (summary.json, run.json, config.gin).
+  return (envs.EnvError, experiment.ExperimentError, transfer.TransferError,
+          train.TrainingDiverged, files.RootLockedError, ValueError, FloatingPointError, OSError)
 
 
 def run_main(main_fn):
