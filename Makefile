@@ -3,7 +3,6 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
-ENVVARS := TF_USE_LEGACY_KERAS=1 TF_CPP_MIN_LOG_LEVEL=2
 ARGS ?=
 
 .PHONY: venv run test bench clean-venv
@@ -18,13 +17,13 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(ENVVARS) $(VENV)/bin/python bin/spam_main --source=CartPole-v1 --target=InvertedPendulum-v4 $(ARGS)
+	$(VENV)/bin/python bin/spam_main --source=CartPole-v1 --target=InvertedPendulum-v4 $(ARGS)
 
 test: $(STAMP)
-	$(ENVVARS) $(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q tests
 
 bench: $(STAMP)
-	$(ENVVARS) $(VENV)/bin/python bin/spam_bench $(ARGS)
+	$(VENV)/bin/python bin/spam_bench $(ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

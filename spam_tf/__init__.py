@@ -17,4 +17,3 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 # run as separate processes, one per core.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -58,11 +58,12 @@ def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rat
     raise FloatingPointError(f"autoencoder loss became {losses[-1]}: lower its learning_rate")
   reconstruction = model.predict(vectors, verbose=0)
   genome = encoder.predict(vectors, verbose=0)
-  writer = tf.summary.create_file_writer(log_dir)
-  with writer.as_default():
-    for epoch, loss in enumerate(losses):
-      tf.summary.scalar("Autoencoder/ReconstructionMSE", loss, step=epoch)
-  writer.flush()
+  with files.tf_writes(f"TensorBoard events in {log_dir}"):
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+      for epoch, loss in enumerate(losses):
+        tf.summary.scalar("Autoencoder/ReconstructionMSE", loss, step=epoch)
+    writer.flush()
   def save_model(tmp):
     # An uncompiled view of the same layers: Adam's slots would triple the file.
     tf.keras.Model(model.inputs, model.outputs, name="autoencoder").save(tmp + ".keras")

@@ -3,9 +3,8 @@ import os
 import platform
 import time
 
-from absl import logging
-
 from spam_tf import bench
+from spam_tf import console
 
 
 def run_all(env_ids, rounds, split_iterations, pipeline, scaling_seeds, scaling_batch_steps):
@@ -16,7 +15,7 @@ def run_all(env_ids, rounds, split_iterations, pipeline, scaling_seeds, scaling_
              "config": {"num_envs": num_envs, "batch_steps": batch_steps},
              "envs": {}, "scaling": {"seeds": [], "batch_steps": []}}
   for env_id in env_ids:
-    logging.info("measuring %s", env_id)
+    console.err(f"measuring {env_id}: raw vs collector rate, iteration split, start-up")
     results["envs"][env_id] = {
         **bench.collect_to_raw_ratio(env_id, num_envs, batch_steps, rounds),
         "iteration_seconds": bench.iteration_split(env_id, split_iterations),

@@ -5,7 +5,8 @@ import traceback
 
 from absl import app
 from absl import flags
-from absl import logging
+
+from spam_tf import console
 
 FLAGS = flags.FLAGS
 
@@ -45,33 +46,44 @@ def _user_errors():
 
 
 def run_main(main_fn):
-  """absl app.run with user errors reduced to one line on stderr and exit code 1."""
+  """absl app.run with a clean terminal (spam_tf.console) and user errors reduced to
+  one line on stderr and exit code 1."""
   def wrapped(argv):
+    console.setup(FLAGS.verbosity)  # before TensorFlow loads: main_fn imports it
     try:
       return main_fn(argv)
     except KeyboardInterrupt:
-      print("interrupted: rerun the same command to resume", file=sys.stderr)
+      console.err("interrupted: rerun the same command to resume")
       return 130
     except Exception as e:  # pylint: disable=broad-except
       if isinstance(e, _user_errors()):
-        print(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}",
-              file=sys.stderr)
+        console.err(f"error: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}")
         return 1
-      traceback.print_exc()
+      traceback.print_exc()  # stderr: the log file when quiet
+      if console.quiet():
+        traceback.print_exc(file=console.stream())
       return 2
-  app.run(wrapped)
+  app.run(wrapped, flags_parser=_parse_flags)
+
+
+def _parse_flags(argv):
+  """absl's parser, with a bad flag as one line (absl prints two, the first 'FATAL')."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as e:
+    sys.stderr.write(f"error: {e}\n")
+    sys.exit(1)
 
 
 def spam_main(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   from spam_tf import experiment  # heavy import (TensorFlow) after flag parsing
-  logging.set_verbosity(logging.INFO)
   seeds = parse_seeds(FLAGS.seeds)
   root_dir = FLAGS.root_dir or os.path.join("runs", f"{FLAGS.source}_to_{FLAGS.target}")
   summary = experiment.run(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
                            FLAGS.gin_bindings, FLAGS.source_expert_dir, FLAGS.workers)
-  print(experiment.report(summary, root_dir))
+  console.out(experiment.report(summary, root_dir))
   return 0
 
 
@@ -97,7 +109,7 @@ def spam_bench(argv):
   results = bench_report.run_all(
       FLAGS.envs, FLAGS.rounds, FLAGS.split_iterations, FLAGS.pipeline,
       [int(s) for s in FLAGS.scaling_seeds], [int(b) for b in FLAGS.scaling_batch_steps])
-  print(bench_report.format_table(results))
+  console.out(bench_report.format_table(results))
   if FLAGS.json:
     from spam_tf import files
     files.write_json(FLAGS.json, results)
@@ -121,8 +133,9 @@ def spam_eval(argv):
     raise ValueError("--saved_model is required")
   from spam_tf import evaluate  # heavy import (TensorFlow) after flag parsing
   results = evaluate.evaluate(FLAGS.saved_model, FLAGS.env, FLAGS.episodes, FLAGS.seed)
-  print(f"{FLAGS.saved_model} on {results['env_id']}: mean return {results['mean_return']:.1f} over "
-        f"{FLAGS.episodes} greedy episodes (seed {FLAGS.seed}); returns {results['returns']}")
+  console.out(f"{FLAGS.saved_model} on {results['env_id']}: mean return "
+              f"{results['mean_return']:.1f} over {FLAGS.episodes} greedy episodes "
+              f"(seed {FLAGS.seed}); returns {results['returns']}")
   if FLAGS.json:
     from spam_tf import files
     files.write_json(FLAGS.json, results)

@@ -12,6 +12,7 @@ Layout under root_dir:
   runs/seed_<s>/<stage>/   checkpoints/, result.json, policy_weights.npz, saved_model/
   logs/seed_<s>/<stage>/   TensorBoard events (one run per stage and seed)
   summary.json             written last, atomically: present means complete
+  spam_main.log            the detail: per-iteration lines, TensorFlow's own output
 
 Stages whose result.json exists are not rerun; an interrupted stage resumes
 from its latest checkpoint. Jobs run in worker processes, two at a time by
@@ -31,14 +32,17 @@ import tensorflow as tf
 
 from spam_tf import agents
 from spam_tf import autoencoder
+from spam_tf import console
 from spam_tf import envs as envs_lib
 from spam_tf import files
 from spam_tf import metrics
+from spam_tf import progress
 from spam_tf import train
 from spam_tf import transfer
 from spam_tf import weights as weights_lib
 
 STAGES = ("source_expert", "autoencoder", "target_spam", "target_scratch")
+LOG_FILE = "spam_main.log"
 
 
 class ExperimentError(ValueError):
@@ -82,9 +86,9 @@ def _die_with_parent(parent_pid):
     os._exit(1)
 
 
-def _worker_init(parent_pid, gin_files, gin_bindings, verbosity):
+def _worker_init(parent_pid, gin_files, gin_bindings, console_state):
   _die_with_parent(parent_pid)
-  logging.set_verbosity(verbosity)
+  console.setup_worker(console_state)
   parse_gin(gin_files, gin_bindings)
 
 
@@ -148,14 +152,15 @@ def run_target_spam(root_dir, target, seed, expert_dir):
               "final_zero_ratio": metrics.zero_ratio(final),
               "sparsity_ratio": metrics.sparsity_ratio(start, final),
               "zeros_kept_fraction": metrics.zeros_kept_fraction(start, final)}
-  writer = tf.summary.create_file_writer(log_dir(root_dir, seed, "target_spam"))
-  with writer.as_default():
-    tf.summary.scalar("Sparsity/ZeroRatio", sparsity["zero_ratio"], step=0)
-    for key in ("sparsity_ratio", "zeros_kept_fraction"):
-      if sparsity[key] is not None:
-        tf.summary.scalar(f"Sparsity/{key.title().replace('_', '')}", sparsity[key],
-                          step=spam["iterations"])
-  writer.flush()
+  with files.tf_writes("TensorBoard events"):
+    writer = tf.summary.create_file_writer(log_dir(root_dir, seed, "target_spam"))
+    with writer.as_default():
+      tf.summary.scalar("Sparsity/ZeroRatio", sparsity["zero_ratio"], step=0)
+      for key in ("sparsity_ratio", "zeros_kept_fraction"):
+        if sparsity[key] is not None:
+          tf.summary.scalar(f"Sparsity/{key.title().replace('_', '')}", sparsity[key],
+                            step=spam["iterations"])
+    writer.flush()
   return {"autoencoder": ae_result, "target_spam": spam, "sparsity": sparsity}
 
 
@@ -270,6 +275,7 @@ def summarize(root_dir, source, target, seeds, experts, spams, scratches):
       "spam_converged_faster": (None if spam_conv is None and scratch_conv is None else
                                 scratch_conv is None or (spam_conv is not None and spam_conv < scratch_conv)),
       "logs": "logs",
+      "log": LOG_FILE,
   }
 
 
@@ -288,12 +294,16 @@ def run(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),
     raise ExperimentError(f"cannot write to root_dir {root_dir}: {e.strerror}") from None
   run_spec = {"source": source, "target": target, "seeds": list(seeds),
               "source_expert_dir": source_expert_dir}
+  for scope in ("source", "target"):
+    train.check_config(scope)
   with files.RootLock(root_dir):
     expert_dirs = {s: (_check_expert_dir(source_expert_dir, s, source) if source_expert_dir
                        else stage_dir(root_dir, s, "source_expert")) for s in seeds}
     _check_transfer(source, target, {s: files.read_json(os.path.join(d, train.RESULT_FILE))
                                      for s, d in expert_dirs.items() if source_expert_dir})
     _guard_root(root_dir, run_spec, gin.config_str())
+    console.log_to(os.path.join(root_dir, LOG_FILE))
+    logging.info("spam_main %s -> %s, seeds %s, root_dir %s", source, target, list(seeds), root_dir)
     results = _run_jobs(root_dir, source, target, seeds, expert_dirs, list(gin_files),
                         list(gin_bindings), workers)
     summary = summarize(root_dir, source, target, seeds, *results)
@@ -301,14 +311,30 @@ def run(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),
   return summary
 
 
+def _units(root_dir, seeds, expert_dirs):
+  """What the progress display follows: every stage this run trains, per seed."""
+  units = []
+  for s in seeds:
+    if expert_dirs[s] == stage_dir(root_dir, s, "source_expert"):
+      units.append(progress.Unit(f"seed {s} source_expert", expert_dirs[s],
+                                 train.configured("source")["iterations"]))
+    units.append(progress.Unit(f"seed {s} autoencoder", stage_dir(root_dir, s, "autoencoder"), 0))
+    for stage in ("target_spam", "target_scratch"):
+      units.append(progress.Unit(f"seed {s} {stage}", stage_dir(root_dir, s, stage),
+                                 train.configured("target")["iterations"]))
+  return units
+
+
 def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindings, workers):
   """Schedules experts and scratch runs first; each seed's SPAM job once its expert is done."""
   context = multiprocessing.get_context("spawn")
   experts, spams, scratches = {}, {}, {}
+  display = progress.Display(_units(root_dir, seeds, expert_dirs), console.stream(),
+                             f"{source} -> {target}", console.log_path())
   with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context,
                               initializer=_worker_init,
                               initargs=(os.getpid(), gin_files, gin_bindings,
-                                        logging.get_verbosity())) as pool:
+                                        console.worker_state())) as pool:
     pending = {}
     for s in seeds:
       if expert_dirs[s] == stage_dir(root_dir, s, "source_expert"):
@@ -320,7 +346,8 @@ def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindi
       pending[pool.submit(_job, run_target_scratch, root_dir, target, s)] = ("scratch", s)
     try:
       while pending:
-        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        done, _ = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+        display.refresh()
         for future in done:
           kind, s = pending.pop(future)
           result = future.result()
@@ -339,6 +366,8 @@ def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindi
       for process in workers:
         process.terminate()
       raise
+    finally:
+      display.close()
   return ([experts[s] for s in seeds], [spams[s] for s in seeds], [scratches[s] for s in seeds])
 
 
@@ -357,5 +386,6 @@ def report(summary, root_dir):
               f"zero ratio {fmt(ae['zero_ratio'])}; after f2: sparsity ratio "
               f"{fmt(spam['sparsity_ratio'])}, zeros kept {fmt(spam['zeros_kept_fraction'])}")
   rows.append(f"summary: {os.path.join(root_dir, 'summary.json')}   "
-              f"TensorBoard: tensorboard --logdir {os.path.join(root_dir, 'logs')}")
+              f"log: {os.path.join(root_dir, summary.get('log', LOG_FILE))}")
+  rows.append(f"TensorBoard: tensorboard --logdir {os.path.join(root_dir, 'logs')}")
   return "\n".join(rows)

@@ -4,6 +4,7 @@ Every result file is written to a temporary name in the same folder and then
 renamed, so a kill at any moment leaves either the old file or the new one,
 never a partial file that reads as complete.
 """
+import contextlib
 import errno
 import fcntl
 import json
@@ -22,25 +23,27 @@ def _tmp_path(path):
   return tmp
 
 
-def write_atomic(path, write_fn):
-  """Calls write_fn(tmp_path), fsyncs, then renames tmp_path onto path."""
+def write_atomic(path, write_fn, durable=True):
+  """Calls write_fn(tmp_path), fsyncs (unless not durable), then renames tmp_path onto path."""
   tmp = _tmp_path(path)
   try:
     write_fn(tmp)
-    with open(tmp, "rb") as f:
-      os.fsync(f.fileno())
+    if durable:
+      with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
     os.replace(tmp, path)
   finally:
     if os.path.exists(tmp):
       os.remove(tmp)
 
 
-def write_json(path, obj):
+def write_json(path, obj, durable=True):
+  """durable=False: no fsync (for files that are only looked at, like progress.json)."""
   def dump(tmp):
     with open(tmp, "w") as f:
       json.dump(obj, f, indent=1, sort_keys=False)
       f.write("\n")
-  write_atomic(path, dump)
+  write_atomic(path, dump, durable)
 
 
 def write_text(path, text):
@@ -67,6 +70,29 @@ def replace_dir(tmp_dir, final_dir):
   if os.path.exists(final_dir):
     shutil.rmtree(final_dir)
   os.replace(tmp_dir, final_dir)
+
+
+class WriteError(OSError):
+  """TensorFlow could not write a file (checkpoint, SavedModel, TensorBoard events)."""
+
+
+@contextlib.contextmanager
+def tf_writes(what):
+  """Turns TensorFlow's own write failures (full disk, file size limit, a path that
+  cannot be a directory) into a one-line WriteError, like Python's OSError."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (files.py stays TF-free)
+  try:
+    yield
+  except tf.errors.OpError as e:
+    raise WriteError(f"cannot write {what}: {tf_error_text(e)}") from None
+
+
+def tf_error_text(error):
+  """The first line of a TF error without its '{{function_node ...}}' prefix."""
+  text = str(getattr(error, "message", error)).strip()
+  if text.startswith("{{") and "}}" in text:
+    text = text.split("}}", 1)[1].strip()
+  return text.splitlines()[0] if text else type(error).__name__
 
 
 class RootLockedError(RuntimeError):

@@ -12,6 +12,7 @@ TensorBoard (log_dir):  Eval/AverageReturn, Eval/AverageEpisodeLength,
                         Train/Loss, Perf/EnvStepsPerSecond, Perf/*Seconds,
                         Weights/Start, Weights/Final (histograms).
 """
+import inspect
 import os
 import shutil
 import time
@@ -28,9 +29,10 @@ from spam_tf import envs as envs_lib
 from spam_tf import files
 from spam_tf import metrics
 from spam_tf import policy as policy_lib
+from spam_tf import progress as progress_lib
 from spam_tf import weights as weights_lib
 
-RESULT_FILE = "result.json"
+RESULT_FILE = progress_lib.RESULT_FILE  # its presence means the stage is done
 
 
 class TrainingDiverged(RuntimeError):
@@ -77,7 +79,8 @@ def export_policy(agent, saved_model_dir):
   tmp_dir = saved_model_dir + ".tmp"
   if os.path.exists(tmp_dir):  # left by a run killed during export
     shutil.rmtree(tmp_dir)
-  policy_saver.PolicySaver(agent.policy, batch_size=None).save(tmp_dir)
+  with files.tf_writes(f"the SavedModel {tmp_dir}"):
+    policy_saver.PolicySaver(agent.policy, batch_size=None).save(tmp_dir)
   files.replace_dir(tmp_dir, saved_model_dir)
 
 
@@ -116,15 +119,42 @@ def _train_step(train_fn, experience, agent, where, checkpoint_dir):
 
 
 def _write_scalars(writer, step, scalars):
-  with writer.as_default(step=step):
+  with files.tf_writes("TensorBoard events"), writer.as_default(step=step):
     for tag, value in scalars.items():
       tf.summary.scalar(tag, value)
+
+
+def _write_progress(run_dir, iterations, history, iteration):
+  """progress.json: what the parent's progress display shows (not needed to resume)."""
+  files.write_json(os.path.join(run_dir, progress_lib.PROGRESS_FILE), {
+      "iteration": iteration, "iterations": iterations,
+      "eval_return": history["eval_returns"][-1] if history["eval_returns"] else None,
+      "train_return": history["train_returns"][-1] if history["train_returns"] else None,
+  }, durable=False)
+
+
+COUNT_PARAMETERS = ("iterations", "batch_steps", "num_envs", "eval_episodes", "eval_interval",
+                    "checkpoint_interval")
 
 
 def _check_counts(**counts):
   for name, value in counts.items():
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
       raise ValueError(f"train_eval.{name} must be a positive integer, got {value!r}")
+
+
+def configured(scope):
+  """train_eval's keyword arguments as gin sets them in `scope` (defaults filled in)."""
+  defaults = {name: p.default for name, p in inspect.signature(train_eval).parameters.items()
+              if p.default is not inspect.Parameter.empty}
+  with gin.config_scope(scope):
+    return {**defaults, **gin.get_bindings("train_eval")}
+
+
+def check_config(scope):
+  """Raises ValueError now, in the parent, for counts a stage would refuse later."""
+  config = configured(scope)
+  _check_counts(**{name: config[name] for name in COUNT_PARAMETERS})
 
 
 class _Progress:
@@ -156,7 +186,8 @@ class _Progress:
   def save(self, iteration, history):
     # History first: a checkpoint whose history is missing is never the latest one.
     files.write_json(self.history_path(iteration), history)
-    self.manager.save(checkpoint_number=iteration)
+    with files.tf_writes(f"a checkpoint in {self.dir}"):
+      self.manager.save(checkpoint_number=iteration)
     kept = {int(p.rsplit("-", 1)[1]) for p in self.manager.checkpoints}
     for name in os.listdir(self.dir):
       if name.startswith("history-") and int(name[8:-5]) not in kept:
@@ -198,7 +229,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
   records_info = agent.collect_data_spec.policy_info != ()  # PPO: distribution parameters
   iteration_var = tf.Variable(0, dtype=tf.int64)
   progress = _Progress(run_dir, tf.train.Checkpoint(agent=agent, iteration=iteration_var))
-  writer = tf.summary.create_file_writer(log_dir)
+  with files.tf_writes(f"TensorBoard events in {log_dir}"):
+    writer = tf.summary.create_file_writer(log_dir)
 
   def evaluate(iteration):
     greedy = numpy_policy(actor_net, act_spec).greedy
@@ -214,7 +246,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     history["eval_returns"].append(eval_return)
     _write_scalars(writer, 0, {"Eval/AverageReturn": eval_return,
                                "Eval/AverageEpisodeLength": eval_length})
-    with writer.as_default(step=0):
+    with files.tf_writes("TensorBoard events"), writer.as_default(step=0):
       tf.summary.histogram("Weights/Start", start_weights)
     logging.info("[%s] start: eval return %.1f", label, eval_return)
   else:
@@ -222,6 +254,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
                  int(iteration_var.numpy()))
     history.setdefault("resumed_from", []).append(int(iteration_var.numpy()))
   start_iteration = int(iteration_var.numpy())
+  _write_progress(run_dir, iterations, history, start_iteration)
   first_iteration_done = None  # wall clock (epoch s) of this process's first iteration
 
   for iteration in range(start_iteration + 1, iterations + 1):
@@ -263,14 +296,15 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
                  f"{history['eval_returns'][-1]:.1f}" if evaluated else "-", loss,
                  steps / (t1 - t0))
     iteration_var.assign(iteration)
+    _write_progress(run_dir, iterations, history, iteration)
     first_iteration_done = first_iteration_done or time.time()
     if iteration % checkpoint_interval == 0 and iteration < iterations:
       progress.save(iteration, history)
 
   final_weights = weights_lib.flatten(weights_lib.get(actor_net))
-  with writer.as_default(step=iterations):
+  with files.tf_writes("TensorBoard events"), writer.as_default(step=iterations):
     tf.summary.histogram("Weights/Final", final_weights)
-  writer.flush()
+    writer.flush()
   train_envs.close()
   eval_envs.close()
   files.write_npz(os.path.join(run_dir, "policy_weights.npz"),

@@ -7,6 +7,8 @@ matches is copied. A mismatched array is handled by a named strategy:
     'reinit'  keep the target's fresh initialisation;
     'overlap' copy the overlapping block [:min rows, :min cols] into it.
   head (head_strategy), e.g. a categorical source and a Gaussian target:
+    'auto'    (default) 'logit_difference' where it applies, else 'overlap':
+              a transfer exists for every pair of supported action spaces;
     'reinit'  keep the target's fresh head;
     'overlap' copy the overlapping block of kernel and bias;
     'logit_difference'  2-way categorical <-> 1-D Gaussian: the mean is
@@ -32,6 +34,11 @@ def _overlap(source, target_init):
   return out
 
 
+def _logit_difference_applies(source_outputs, source_discrete, target_outputs, target_discrete):
+  return ((source_discrete, source_outputs, target_discrete, target_outputs) in
+          ((True, 2, False, 1), (False, 1, True, 2)))
+
+
 def _logit_difference(kernel, bias, source_discrete, target_outputs, target_discrete):
   """Maps a head's (kernel [h, n], bias [n]) between a 2-way categorical and a 1-D Gaussian."""
   if source_discrete and not target_discrete and kernel.shape[1] == 2 and target_outputs == 1:
@@ -47,7 +54,7 @@ def _logit_difference(kernel, bias, source_discrete, target_outputs, target_disc
 
 @gin.configurable(denylist=["source", "source_discrete", "target_init", "target_discrete"])
 def transfer(source, source_discrete, target_init, target_discrete,
-             layer_strategy="reinit", head_strategy="logit_difference"):
+             layer_strategy="reinit", head_strategy="auto"):
   """Builds the target's start arrays.
 
   source: list of source arrays (spam_tf.weights order), e.g. w^-1(g(w(M*))).
@@ -56,10 +63,16 @@ def transfer(source, source_discrete, target_init, target_discrete,
   """
   if layer_strategy not in ("reinit", "overlap"):
     raise TransferError(f"unknown layer_strategy {layer_strategy!r} (reinit, overlap)")
-  if head_strategy not in ("reinit", "overlap", "logit_difference"):
-    raise TransferError(f"unknown head_strategy {head_strategy!r} (reinit, overlap, logit_difference)")
+  if head_strategy not in ("auto", "reinit", "overlap", "logit_difference"):
+    raise TransferError(f"unknown head_strategy {head_strategy!r} "
+                        "(auto, reinit, overlap, logit_difference)")
   source_roles = dict(zip(weights_lib.roles(len(source), source_discrete), source))
   target_roles = weights_lib.roles(len(target_init), target_discrete)
+  if head_strategy == "auto":
+    target_outputs = target_init[target_roles.index("head/kernel")].shape[1]
+    head_strategy = ("logit_difference" if _logit_difference_applies(
+        source_roles["head/kernel"].shape[1], source_discrete, target_outputs, target_discrete)
+                     else "overlap")
   source_hidden = sum(r.startswith("hidden") for r in source_roles) // 2
   target_hidden = sum(r.startswith("hidden") for r in target_roles) // 2
   if source_hidden != target_hidden:

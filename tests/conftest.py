@@ -47,3 +47,12 @@ gym.register("SpamToyDict-v0", entry_point=DictObsEnv)
 @pytest.fixture(scope="session")
 def repo_root():
   return ROOT
+
+
+def user_env(**extra):
+  """The environment a user's shell has: no TF_CPP_MIN_LOG_LEVEL, no warning filters
+  (the binaries must quiet TensorFlow themselves), and oneDNN on, so that a machine
+  whose CPU prints no oneDNN line still exercises that path."""
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS", "TF_USE_LEGACY_KERAS")}
+  return {**env, "TF_ENABLE_ONEDNN_OPTS": "1", **extra}

@@ -111,3 +111,70 @@ def test_no_fitting_strategy_is_a_clear_error():
     transfer.transfer(source[2:], True, target, False)
   with pytest.raises(transfer.TransferError, match="unknown head_strategy"):
     transfer.transfer(source, True, target, False, head_strategy="magic")
+
+
+def random_actor(obs_dim, outputs, discrete, seed, hidden=(64, 64)):
+  """Arrays in spam_tf.weights order for an MLP with a categorical (outputs actions) or
+  Gaussian (outputs dimensions) head."""
+  rng = np.random.default_rng(seed)
+  sizes = (obs_dim,) + tuple(hidden)
+  arrays = []
+  for rows, cols in zip(sizes[:-1], sizes[1:]):
+    arrays += [rng.normal(size=(rows, cols)).astype(np.float32), rng.normal(size=cols).astype(np.float32)]
+  arrays += [rng.normal(size=(sizes[-1], outputs)).astype(np.float32), rng.normal(size=outputs).astype(np.float32)]
+  return arrays + ([] if discrete else [rng.normal(size=outputs).astype(np.float32)])
+
+
+# (source outputs, source discrete, target outputs, target discrete)
+HEAD_PAIRS = [(2, True, 3, True), (3, True, 2, True), (1, False, 2, False), (3, False, 1, False),
+              (3, True, 1, False), (1, False, 3, True), (2, True, 2, False)]
+
+
+@pytest.mark.parametrize("source_n,source_discrete,target_n,target_discrete", HEAD_PAIRS)
+def test_default_head_overlaps_where_logit_difference_does_not_apply(
+    source_n, source_discrete, target_n, target_discrete):
+  source = random_actor(4, source_n, source_discrete, seed=0)
+  target = random_actor(4, target_n, target_discrete, seed=1)
+  out, how = transfer.transfer(source, source_discrete, target, target_discrete)
+  assert how["head/kernel"] == how["head/bias"] == "overlap"
+  shared = min(source_n, target_n)
+  np.testing.assert_array_equal(out[4][:, :shared], source[4][:, :shared])
+  np.testing.assert_array_equal(out[4][:, shared:], target[4][:, shared:])  # fresh init for the rest
+  np.testing.assert_array_equal(out[5][:shared], source[5][:shared])
+  np.testing.assert_array_equal(out[5][shared:], target[5][shared:])
+  if not target_discrete:
+    assert how["head/std_bias"] == "target init"
+    np.testing.assert_array_equal(out[6], target[6])
+  assert [a.shape for a in out] == [a.shape for a in target]
+  assert all(how[f"hidden_{i}/{part}"] == "copied" for i in (0, 1) for part in ("kernel", "bias"))
+
+
+@pytest.mark.parametrize("source_discrete,target_discrete", [(True, False), (False, True)])
+def test_default_head_is_logit_difference_between_2_way_categorical_and_1_d_gaussian(
+    source_discrete, target_discrete):
+  source = random_actor(4, 2 if source_discrete else 1, source_discrete, seed=0)
+  target = random_actor(4, 2 if target_discrete else 1, target_discrete, seed=1)
+  _, how = transfer.transfer(source, source_discrete, target, target_discrete)
+  assert how["head/kernel"] == how["head/bias"] == "logit_difference"
+
+
+@pytest.mark.parametrize("source_obs,target_obs", [(4, 6), (6, 4)])
+def test_default_transfer_for_another_observation_size(source_obs, target_obs):
+  source = random_actor(source_obs, 2, True, seed=0)
+  target = random_actor(target_obs, 2, True, seed=1)
+  out, how = transfer.transfer(source, True, target, True)
+  assert how["hidden_0/kernel"] == "reinit"  # the default layer strategy
+  np.testing.assert_array_equal(out[0], target[0])
+  assert how["hidden_0/bias"] == how["hidden_1/kernel"] == how["head/kernel"] == "copied"
+  np.testing.assert_array_equal(out[2], source[2])
+  out, how = transfer.transfer(source, True, target, True, layer_strategy="overlap")
+  shared = min(source_obs, target_obs)
+  np.testing.assert_array_equal(out[0][:shared], source[0][:shared])
+  np.testing.assert_array_equal(out[0][shared:], target[0][shared:])
+
+
+def test_explicit_strategies_that_do_not_fit_still_raise():
+  source = random_actor(4, 2, True, seed=0)
+  target = random_actor(4, 3, True, seed=1)
+  with pytest.raises(transfer.TransferError, match="2-way categorical -> 3-way categorical"):
+    transfer.transfer(source, True, target, True, head_strategy="logit_difference")

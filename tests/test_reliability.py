@@ -8,7 +8,9 @@ import types
 import numpy as np
 import pytest
 
+from spam_tf import files
 from spam_tf import train
+from tests.conftest import user_env
 
 TINY = dict(iterations=3, batch_steps=300, num_envs=2, eval_episodes=2, checkpoint_interval=1)
 
@@ -70,7 +72,7 @@ def test_a_second_run_on_the_same_root_is_refused(tmp_path, repo_root):
   second = spam_main(repo_root, f"--root_dir={root}", "--seeds=1", "--gin_file=configs/smoke.gin")
   _, err = second.communicate(timeout=300)
   first_out, first_err = first.communicate(timeout=600)
-  assert second.returncode == 1 and "error: another run is using" in err, err[-1000:]
+  assert second.returncode == 1 and err.splitlines() == [f"error: another run is using {root}"], err[-1000:]
   assert first.returncode == 0, first_err[-1000:]
   assert os.path.exists(os.path.join(root, "summary.json"))
 
@@ -86,24 +88,49 @@ def _file_size_limit(limit_bytes):
   return apply
 
 
+def _spam_main_args(repo_root, root, *extra):
+  return [sys.executable, os.path.join(repo_root, "bin", "spam_main"), f"--root_dir={root}",
+          "--seeds=1", "--gin_file=configs/smoke.gin", "--workers=1", *extra]
+
+
+def _assert_progress_then_one_error(stderr, expected):
+  """stderr: the progress display's plain lines, then exactly one error line."""
+  lines = stderr.splitlines()
+  assert lines and lines[-1].startswith("error: file error: ") and expected in lines[-1], stderr[-2000:]
+  assert all(" units (" in line or line.startswith("[") for line in lines[:-1]), stderr[-2000:]
+
+
 def test_a_failing_write_is_one_line_and_keeps_finished_stages(tmp_path, repo_root):
   """Files over 2 MB cannot be written (the 9 MB autoencoder cannot): a one-line error;
   a rerun without the limit reuses the stages finished before it and completes."""
   root = str(tmp_path / "root")
-  args = [sys.executable, os.path.join(repo_root, "bin", "spam_main"), f"--root_dir={root}",
-          "--seeds=1", "--gin_file=configs/smoke.gin", "--gin_bindings=train_eval.iterations=1",
-          "--workers=1"]
-  env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-  limited = subprocess.run(args, capture_output=True, text=True, cwd=repo_root, env=env,
+  args = _spam_main_args(repo_root, root, "--gin_bindings=train_eval.iterations=1")
+  limited = subprocess.run(args, capture_output=True, text=True, cwd=repo_root, env=user_env(),
                            preexec_fn=_file_size_limit(2 * 2 ** 20), timeout=600)
   assert limited.returncode == 1, limited.stderr[-2000:]
-  assert "Traceback" not in limited.stderr
-  errors = [line for line in limited.stderr.splitlines() if line.startswith("error: ")]
-  assert len(errors) == 1 and "File too large" in errors[0], limited.stderr[-1000:]
+  _assert_progress_then_one_error(limited.stderr, "File too large")
   expert_result = os.path.join(root, "runs", "seed_0", "source_expert", "result.json")
   finished = open(expert_result).read()
   assert not os.path.exists(os.path.join(root, "summary.json"))
-  rerun = subprocess.run(args, capture_output=True, text=True, cwd=repo_root, env=env, timeout=600)
+  rerun = subprocess.run(args, capture_output=True, text=True, cwd=repo_root, env=user_env(), timeout=600)
   assert rerun.returncode == 0, rerun.stderr[-2000:]
   assert open(expert_result).read() == finished  # reused, not retrained
   assert os.path.exists(os.path.join(root, "summary.json"))
+
+
+def test_a_failing_tensorflow_write_is_one_line_and_keeps_checkpoints(tmp_path, repo_root):
+  """Files over 80 KB cannot be written: the expert's checkpoint (~60 KB) is, its
+  SavedModel's saved_model.pb (~100 KB, written by TensorFlow's C++) is not: one line,
+  exit 1; the rerun resumes the expert from its checkpoint and completes."""
+  root = str(tmp_path / "root")
+  args = _spam_main_args(repo_root, root)
+  limited = subprocess.run(args, capture_output=True, text=True, cwd=repo_root, env=user_env(),
+                           preexec_fn=_file_size_limit(80 * 2 ** 10), timeout=600)
+  assert limited.returncode == 1, limited.stderr[-2000:]
+  _assert_progress_then_one_error(limited.stderr, "cannot write the SavedModel")
+  assert "File too large" in limited.stderr
+  rerun = subprocess.run(args, capture_output=True, text=True, cwd=repo_root, env=user_env(), timeout=600)
+  assert rerun.returncode == 0, rerun.stderr[-2000:]
+  expert = files.read_json(os.path.join(root, "runs", "seed_0", "source_expert", "result.json"))
+  assert expert["resumed_from"] == [2]  # the checkpoint written before the failure
+  assert "saved_model.tmp" not in os.listdir(os.path.join(root, "runs", "seed_0", "source_expert"))

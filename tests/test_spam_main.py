@@ -2,6 +2,7 @@
 import glob
 import json
 import os
+import re
 import subprocess
 import sys
 import signal
@@ -10,11 +11,19 @@ import time
 
 import pytest
 
+from tests.conftest import user_env
+
 
 def spam_main(repo_root, *args, output=subprocess.PIPE):
   return subprocess.Popen([sys.executable, os.path.join(repo_root, "bin", "spam_main"), *args],
-                          stdout=output, stderr=output, text=True, cwd=repo_root,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                          stdout=output, stderr=output, text=True, cwd=repo_root, env=user_env())
+
+
+def assert_one_line_error(proc, err, expected, context=None):
+  """The whole stderr is exactly one line, the project's error (exit 1)."""
+  assert proc.returncode == 1, (context, err[-2000:])
+  lines = err.splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], (context, err[-2000:])
 
 
 SMOKE_ARGS = ("--source=CartPole-v1", "--target=InvertedPendulum-v4", "--seeds=2",
@@ -27,11 +36,59 @@ def smoke_run(tmp_path_factory, repo_root):
   proc = spam_main(repo_root, f"--root_dir={root}", *SMOKE_ARGS)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-3000:]
-  return root, out
+  return root, out, err
+
+
+CHATTER = re.compile(r"traceback|onednn|cuda|gym has been|deprecat|warning|sharding callback|"
+                     r"I0000|W0000|E0000|tensorflow", re.IGNORECASE)
+
+
+def test_terminal_shows_progress_lines_and_the_summary_only(smoke_run):
+  """Not a terminal (a pipe): plain progress lines on stderr, the summary on stdout;
+  the per-iteration detail and TensorFlow's own output are in the log file."""
+  root, out, err = smoke_run
+  err_lines, out_lines = err.splitlines(), out.splitlines()
+  assert not CHATTER.search(out + err), (out + err)[:3000]
+  assert len(err_lines) + len(out_lines) <= 40
+  log = os.path.join(root, "spam_main.log")
+  assert err_lines[0].startswith("CartPole-v1 -> InvertedPendulum-v4: 8 units (0 done)") and log in err_lines[0]
+  progress = re.compile(r"^\[\d+:\d\d\] seed [01] (source_expert|autoencoder|target_spam|target_scratch) done")
+  assert all(progress.match(line) for line in err_lines[1:]), err_lines
+  assert len(err_lines) == 1 + 8  # one line per unit
+  assert out_lines[0].startswith("SPAM CartPole-v1 -> InvertedPendulum-v4") and f"log: {log}" in out
+  detail = open(log).read()
+  for stage in ("source_expert", "target_spam", "target_scratch"):
+    assert f"[seed 1 {stage}] it 3/3" in detail, stage
+
+
+def test_progress_display_on_a_terminal(repo_root, tmp_path):
+  """On a terminal (a pty): a redrawn progress bar, then the summary; no chatter."""
+  import pty
+  primary, secondary = pty.openpty()
+  proc = subprocess.Popen([sys.executable, os.path.join(repo_root, "bin", "spam_main"),
+                           f"--root_dir={tmp_path}/run", *SMOKE_ARGS[:2], "--seeds=1", *SMOKE_ARGS[3:]],
+                          stdout=secondary, stderr=secondary, stdin=subprocess.DEVNULL, cwd=repo_root,
+                          env=user_env(TERM="xterm", COLUMNS="120"))
+  os.close(secondary)
+  screen = b""
+  while True:
+    try:
+      chunk = os.read(primary, 65536)
+    except OSError:  # EIO: the process closed the terminal
+      break
+    if not chunk:
+      break
+    screen += chunk
+  os.close(primary)
+  assert proc.wait(timeout=60) == 0, screen[-3000:]
+  text = screen.decode("utf-8", "replace")
+  assert "\x1b[" in text and "━" in text  # redrawn in place: a rich bar, not plain lines
+  assert "4/4 units" in text and "SPAM CartPole-v1 -> InvertedPendulum-v4" in text
+  assert not CHATTER.search(text), text[-3000:]
 
 
 def test_summary_json_has_every_result(smoke_run):
-  root, out = smoke_run
+  root, out, _ = smoke_run
   summary = json.load(open(os.path.join(root, "summary.json")))
   assert (summary["source"], summary["target"], summary["seeds"]) == ("CartPole-v1", "InvertedPendulum-v4", [0, 1])
   for stage, iterations in (("source_expert", 3), ("target_spam", 3), ("target_scratch", 3)):
@@ -53,7 +110,7 @@ def test_summary_json_has_every_result(smoke_run):
 
 def test_tensorboard_has_returns_sparsity_and_histograms(smoke_run):
   from tensorboard.backend.event_processing import event_accumulator as ea
-  root, _ = smoke_run
+  root, _, _ = smoke_run
   tags_by_run = {}
   for run_dir in glob.glob(os.path.join(root, "logs", "seed_*", "*")):
     acc = ea.EventAccumulator(run_dir, size_guidance={ea.TENSORS: 0})
@@ -70,7 +127,7 @@ def test_tensorboard_has_returns_sparsity_and_histograms(smoke_run):
 
 
 def test_exported_target_policy_loads_with_plain_tensorflow(smoke_run):
-  root, _ = smoke_run
+  root, _, _ = smoke_run
   saved_model = os.path.join(root, json.load(open(os.path.join(root, "summary.json")))["target_spam"]["saved_model"])
   code = textwrap.dedent(f"""
       import os, sys
@@ -86,7 +143,7 @@ def test_exported_target_policy_loads_with_plain_tensorflow(smoke_run):
 
 
 def test_rerun_of_a_finished_root_reuses_results(smoke_run, repo_root):
-  root, _ = smoke_run
+  root, _, _ = smoke_run
   before = open(os.path.join(root, "summary.json")).read()
   proc = spam_main(repo_root, "--source=CartPole-v1", "--target=InvertedPendulum-v4",
                    f"--root_dir={root}", "--seeds=2", "--gin_file=configs/smoke.gin")
@@ -96,7 +153,7 @@ def test_rerun_of_a_finished_root_reuses_results(smoke_run, repo_root):
 
 
 def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
-  root, _ = smoke_run
+  root, _, _ = smoke_run
   new_root = str(tmp_path / "reuse")
   proc = spam_main(repo_root, "--source=CartPole-v1", "--target=CartPole-v1", f"--root_dir={new_root}",
                    "--seeds=2", "--gin_file=configs/smoke.gin", f"--source_expert_dir={root}")
@@ -141,7 +198,7 @@ def test_sigkill_at_each_stage_then_rerun_equals_uninterrupted(smoke_run, repo_r
   uninterrupted run, and no temporary file is left."""
   import random
   delays = random.Random(0)
-  root, _ = smoke_run
+  root, _, _ = smoke_run
   killed_root = str(tmp_path / "killed")
   for where, marker, max_delay in KILL_POINTS:
     # Output to /dev/null: a full pipe nobody reads would stall the run before the marker.
@@ -170,8 +227,7 @@ def test_corrupt_source_expert_is_refused(repo_root, tmp_path):
   proc = spam_main(repo_root, f"--root_dir={tmp_path}/new", "--seeds=1", "--target=CartPole-v1",
                    "--gin_file=configs/smoke.gin", f"--source_expert_dir={tmp_path}/old")
   _, err = proc.communicate(timeout=300)
-  assert proc.returncode == 1 and "error: corrupt source expert" in err, err[-1000:]
-  assert "Traceback" not in err
+  assert_one_line_error(proc, err, "error: corrupt source expert")
 
 
 # Errors found before any worker starts: checked in-process (fast); the CLI turns
@@ -182,6 +238,7 @@ EARLY_BAD_INPUTS = [
     (dict(gin_files=["configs/does_not_exist.gin"]), "config file not found"),
     (dict(gin_bindings=["train_eval.no_such_parameter=3"]), "bad config"),
     (dict(gin_bindings=["train_eval.iterations=((("]), "bad config"),
+    (dict(gin_bindings=["target/train_eval.batch_steps=0"]), "must be a positive integer"),
     (dict(source_expert_dir="/nonexistent/expert"), "no finished source expert"),
     (dict(root_dir="/etc/passwd/run"), "cannot write to root_dir"),
     # Transfer problems are found before any training, not after the experts.
@@ -229,21 +286,18 @@ def test_bad_input_is_one_line_and_exit_1(repo_root, tmp_path):
                            "--gin_file=configs/smoke.gin", *args))
   for proc, (args, expected) in zip(procs, BAD_INPUTS):
     _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 1, (args, err[-2000:])
-    assert "Traceback" not in err, (args, err[-2000:])
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and expected in errors[0], (args, errors, err[-500:])
+    assert_one_line_error(proc, err, expected, args)
 
 
 def spam_eval(repo_root, *args):
   return subprocess.Popen([sys.executable, os.path.join(repo_root, "bin", "spam_eval"), *args],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo_root,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                          env=user_env())
 
 
 def test_spam_eval_runs_an_exported_policy_reproducibly(smoke_run, repo_root, tmp_path):
   from spam_tf import evaluate
-  root, _ = smoke_run
+  root, _, _ = smoke_run
   saved_model = os.path.join(root, "runs", "seed_0", "target_spam", "saved_model")
   proc = spam_eval(repo_root, f"--saved_model={saved_model}", "--episodes=3", "--seed=5",
                    f"--json={tmp_path}/eval.json")
@@ -261,7 +315,7 @@ def test_spam_eval_runs_an_exported_policy_reproducibly(smoke_run, repo_root, tm
 def test_spam_eval_bad_inputs_are_one_line_errors(smoke_run, repo_root, tmp_path):
   import shutil
   import tensorflow as tf
-  root, _ = smoke_run
+  root, _, _ = smoke_run
   policy_dir = os.path.join(root, "runs", "seed_0", "target_spam", "saved_model")
   (tmp_path / "empty").mkdir()
   module = tf.Module()
@@ -280,8 +334,23 @@ def test_spam_eval_bad_inputs_are_one_line_errors(smoke_run, repo_root, tmp_path
   ]
   procs = [spam_eval(repo_root, *args) for args, _ in cases]
   for proc, (args, expected) in zip(procs, cases):
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 1, (args, err[-2000:])
-    assert "Traceback" not in err, (args, err[-2000:])
-    errors = [line for line in err.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and expected in errors[0], (args, errors, err[-500:])
+    out, err = proc.communicate(timeout=300)
+    assert_one_line_error(proc, err, expected, args)
+    assert out == "", (args, out)
+
+
+@pytest.mark.parametrize("source,target,head", [
+    ("CartPole-v1", "Acrobot-v1", "overlap"),     # 2 -> 3 actions, 4 -> 6 observations
+    ("Pendulum-v1", "Reacher-v4", "overlap"),     # 1 -> 2 action dims, 3 -> 11 observations
+])
+def test_default_transfer_runs_for_other_space_pairs(source, target, head, repo_root, tmp_path):
+  root = str(tmp_path / "run")
+  proc = spam_main(repo_root, f"--source={source}", f"--target={target}", f"--root_dir={root}",
+                   "--seeds=1", "--gin_file=configs/smoke.gin")
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-2000:]
+  summary = json.load(open(os.path.join(root, "summary.json")))
+  assert (summary["source"], summary["target"]) == (source, target)
+  how = json.load(open(os.path.join(root, "runs/seed_0/target_spam/transfer.json")))
+  assert how["hidden_0/kernel"] == "reinit" and how["hidden_1/kernel"] == "copied"
+  assert how["head/kernel"] == how["head/bias"] == head
