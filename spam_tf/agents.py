@@ -58,6 +58,35 @@ def reward_to_go(rewards, discounts):
   return returns
 
 
+def time_index_baseline(returns, step_types):
+  """Leave-one-out mean of the reward-to-go of the other episodes at the same time index.
+
+  returns: float32 [B, T] reward-to-go; step_types: int32 [B, T] (FIRST starts an
+  episode, LAST marks the boundary element after its last step; rows are runs of
+  whole episodes, as collect.to_trajectory makes them). Returns float32 [B, T]:
+  for step t of episode i, the mean of R_j(t) over the other episodes j of the
+  batch that last longer than t (0 where none does, and on boundary elements).
+
+  Why: once episodes run to the time limit, the reward-to-go at time t is the
+  same for every episode that lasts, whatever it did: subtracting it leaves the
+  part that the actions change. It does not depend on episode i's own actions
+  (it is built from the other episodes), so the gradient stays unbiased.
+  """
+  returns = np.asarray(returns, np.float32)
+  baseline = np.zeros_like(returns)
+  for row_returns, row_types, row_baseline in zip(returns, step_types, baseline):
+    positions = np.arange(len(row_types))
+    starts = np.maximum.accumulate(np.where(row_types == ts.StepType.FIRST, positions, 0))
+    time_index = positions - starts
+    real = row_types != ts.StepType.LAST
+    sums = np.bincount(time_index[real], weights=row_returns[real].astype(np.float64))
+    counts = np.bincount(time_index[real])
+    others = counts[time_index[real]] - 1
+    leave_one_out = (sums[time_index[real]] - row_returns[real]) / np.maximum(others, 1)
+    row_baseline[real] = np.where(others > 0, leave_one_out, 0.0)
+  return baseline
+
+
 class ReinforceAgent(tfa_reinforce.ReinforceAgent):
   """TF-Agents' ReinforceAgent, with the reward-to-go computed by a plain loop.
 
@@ -66,7 +95,17 @@ class ReinforceAgent(tfa_reinforce.ReinforceAgent):
   the parent's with `reward_to_go` instead (and without its debug summaries);
   the loss (total_loss), clipping and update are the parent's own.
   tests/test_agents.py checks it against the parent, step for step.
+
+  time_baseline=True subtracts `time_index_baseline` from the reward-to-go
+  before the parent's total_loss (and its return normalisation): the parent
+  with advantage_fn = returns - that baseline, which the test also checks.
   """
+
+  def __init__(self, *args, time_baseline=False, **kwargs):
+    super().__init__(*args, **kwargs)
+    if time_baseline and self._baseline:
+      raise ValueError("reinforce_agent: choose time_baseline or value_baseline, not both")
+    self._time_baseline = time_baseline
 
   def _train(self, experience, weights=None):
     experience = self._as_trajectory(experience)
@@ -77,6 +116,10 @@ class ReinforceAgent(tfa_reinforce.ReinforceAgent):
     returns = tf.numpy_function(reward_to_go, [experience.reward, discounts], tf.float32,
                                 stateful=False)
     returns = tf.ensure_shape(returns, experience.reward.shape)
+    if self._time_baseline:
+      baseline = tf.numpy_function(time_index_baseline, [returns, experience.step_type],
+                                   tf.float32, stateful=False)
+      returns = returns - tf.ensure_shape(baseline, experience.reward.shape)
     with tf.GradientTape() as tape:
       loss_info = self.total_loss(experience, returns, weights=weights, training=True)
       tf.debugging.check_numerics(loss_info.loss, "Loss is inf or nan")
@@ -93,10 +136,24 @@ class ReinforceAgent(tfa_reinforce.ReinforceAgent):
 
 
 @gin.configurable
-def reinforce_agent(time_step_spec, action_spec, actor_net, learning_rate=0.005, gamma=0.99,
-                    normalize_returns=True, value_baseline=False, entropy_regularization=None,
-                    gradient_clipping=None):
-  """REINFORCE with reward-to-go (ReinforceAgent's per-step discounted returns)."""
+def reinforce_agent(time_step_spec, action_spec, actor_net, learning_rate=0.007, gamma=0.99,
+                    normalize_returns=True, value_baseline=False, time_baseline=True,
+                    entropy_regularization=None, gradient_clipping=None,
+                    learning_rate_decay_steps=100, final_learning_rate=0.0007):
+  """REINFORCE with reward-to-go (ReinforceAgent's per-step discounted returns).
+
+  Baselines (at most one): value_baseline, a learned 2x64 state-value network
+  (TF-Agents'); time_baseline, the other episodes' mean reward-to-go at the same
+  time index (`time_index_baseline`).
+  learning_rate_decay_steps: None for a constant learning rate, or the number of
+  gradient steps (= iterations) over which it falls linearly to final_learning_rate
+  (then stays there); the step count is Adam's own, checkpointed with it.
+  The defaults are the winner of the learner search (bin/spam_learners, WORKSPACE.md):
+  the time baseline, Adam 0.007 falling to 0.0007 over 100 gradient steps.
+  """
+  if learning_rate_decay_steps:
+    learning_rate = tf.keras.optimizers.schedules.PolynomialDecay(
+        learning_rate, learning_rate_decay_steps, final_learning_rate, power=1.0)
   value_net = None
   if value_baseline:
     value_net = value_network.ValueNetwork(time_step_spec.observation,
@@ -106,7 +163,7 @@ def reinforce_agent(time_step_spec, action_spec, actor_net, learning_rate=0.005,
       optimizer=tf.keras.optimizers.Adam(learning_rate=learning_rate),
       value_network=value_net, gamma=gamma, normalize_returns=normalize_returns,
       entropy_regularization=entropy_regularization, gradient_clipping=gradient_clipping,
-      train_step_counter=_train_step_counter())
+      train_step_counter=_train_step_counter(), time_baseline=time_baseline)
   agent.initialize()
   return agent
 

@@ -140,3 +140,20 @@ def spam_eval(argv):
     from spam_tf import files
     files.write_json(FLAGS.json, results)
   return 0
+
+
+def define_learners_flags():
+  flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to train on.")
+  flags.DEFINE_list("candidates", None, "Candidates (spam_tf/learners.py CANDIDATES); default: all.")
+
+
+def spam_learners(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from spam_tf import learners  # heavy import (TensorFlow) after flag parsing
+  seeds = parse_seeds(FLAGS.seeds)
+  table = learners.run(FLAGS.root_dir or os.path.join("runs", "learners"), FLAGS.envs, seeds,
+                       FLAGS.candidates or list(learners.CANDIDATES), FLAGS.gin_file,
+                       FLAGS.gin_bindings, FLAGS.workers)
+  console.out(learners.format_table(table))
+  return 0

@@ -2,12 +2,16 @@
 
 Several envs step together and the policy is called once per batch step
 (see spam_tf/policy.py for why in numpy). REINFORCE needs complete episodes:
-each iteration collects at least `min_steps` env steps of whole episodes. An
-env that finishes an episode starts a new one only while the steps done plus
-the expected steps of the episodes still running (each at least the mean
-episode length so far) fall short of `min_steps`, or when it is the last env
-running and `min_steps` is not reached yet. Without the estimate, 8 envs with
-500-step episodes would collect 8000 steps for a 5000-step batch.
+each iteration collects about `min_steps` env steps of whole episodes, within
+half an episode of it. Two rules keep the batch at the size asked for:
+  * `start_envs` (the caller's estimate: min_steps / the expected episode
+    length) envs start; 5 envs with 1000-step episodes make a 5000-step batch,
+    where all 8 would make 8000;
+  * an env that finishes an episode starts a new one only if that brings the
+    expected total closer to `min_steps`: the steps done plus the expected
+    steps of the episodes still running (each at least the mean episode length
+    so far), plus half a mean episode, still fall short of `min_steps`.
+Episodes are never cut, so reward-to-go stays what the env defines.
 
 Reproducibility: every env is reset with a seed derived from (seed, iteration,
 env index) at the start of an iteration, and the action noise comes from a
@@ -67,16 +71,17 @@ class EpisodeCollector:
     # ints) go to env.step, whose Discrete.contains check is 3x slower on ints.
     self._action_offset = int(space.start) if hasattr(space, "n") else 0
 
-  def collect(self, act_fn, min_steps: int, seed: int):
-    """Runs complete episodes until at least `min_steps` steps are done.
+  def collect(self, act_fn, min_steps: int, seed: int, start_envs=None):
+    """Runs complete episodes until about `min_steps` steps are done (module doc).
 
     With min_steps=0 every env runs exactly one episode (used for evaluation).
+    start_envs: how many of the envs start (default all; at least 1).
     act_fn: obs [B, obs_dim] float32 -> actions [B, ...] (spec form), or
       -> (actions, info) with info {name: [B, ...]} to record per step.
     seed: resets env i with derive_seed(seed, i) at the start.
     Returns a list of Episode, in order of completion.
     """
-    envs = self.envs
+    envs = self.envs[:max(1, min(start_envs or len(self.envs), len(self.envs)))]
     last_obs = [env.reset(seed=derive_seed(seed, i))[0] for i, env in enumerate(envs)]
     # Per env, the lists of its running episode; an episode's lists move to
     # `finished` when it ends and become arrays only at the end (one numpy call
@@ -122,14 +127,14 @@ class EpisodeCollector:
     """Whether an env whose episode just ended starts no new one (see the module doc)."""
     if steps_done >= min_steps:
       return True
-    if not running:
-      return False  # the last env running keeps going until min_steps is reached
-    # In-flight episodes will run at least as long as the mean so far.
+    # In-flight episodes will run at least as long as the mean so far; one more
+    # episode (about a mean length) helps only if the total is short of
+    # min_steps by more than half of one.
     mean_length = steps_done / num_finished
-    if steps_taken + len(running) * mean_length < min_steps:
+    if steps_taken + (len(running) + 0.5) * mean_length < min_steps:
       return False  # cheap bound: even max(length, mean) per in-flight episode falls short
     in_flight = sum(max(len(reward_lists[k]), mean_length) for k in running)
-    return steps_done + in_flight >= min_steps
+    return steps_done + in_flight + mean_length / 2 >= min_steps
 
   def close(self):
     for env in self.envs:

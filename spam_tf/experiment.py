@@ -230,8 +230,11 @@ def _stage_summary(results, convergence_return):
       "iterations_to_convergence_per_seed": [r["iterations_to_convergence"] for r in results],
       "final_eval_return": float(np.mean([r["final_eval_return"] for r in results])),
       "final_eval_return_per_seed": [r["final_eval_return"] for r in results],
+      "final_stochastic_eval_return": float(np.mean([r["stochastic_eval_returns"][-1]
+                                                     for r in results])),
       "eval_iterations": results[0]["eval_iterations"],
       "eval_returns": eval_returns,
+      "stochastic_eval_returns": [r["stochastic_eval_returns"] for r in results],
       "env_steps_per_seed": [r["env_steps"] for r in results],
   }
 
@@ -376,11 +379,13 @@ def report(summary, root_dir):
   def fmt(x):
     return "never" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
   rows = [f"SPAM {summary['source']} -> {summary['target']}, seeds {summary['seeds']}",
-          f"{'stage':16s} {'iters to conv (mean)':>21s} {'per seed':>18s} {'final return':>13s}"]
+          f"{'stage':16s} {'iters to conv (mean)':>21s} {'per seed':>18s} {'final return':>13s} "
+          f"{'(stochastic)':>12s}"]
   for stage in ("source_expert", "target_spam", "target_scratch"):
     s = summary[stage]
     rows.append(f"{stage:16s} {fmt(s['iterations_to_convergence']):>21s} "
-                f"{str(s['iterations_to_convergence_per_seed']):>18s} {s['final_eval_return']:13.1f}")
+                f"{str(s['iterations_to_convergence_per_seed']):>18s} {s['final_eval_return']:13.1f} "
+                f"{s['final_stochastic_eval_return']:12.1f}")
   ae, spam = summary["autoencoder"], summary["target_spam"]
   rows.append(f"autoencoder: reconstruction mse {fmt(ae['reconstruction_mse'])}, "
               f"zero ratio {fmt(ae['zero_ratio'])}; after f2: sparsity ratio "

@@ -1,17 +1,28 @@
 """f1 / f2 of Algorithm 1: train a TF-Agents agent on one env, from scratch or a start point.
 
 One call of `train_eval` is one stage of one seed. Each iteration collects
-at least `batch_steps` env steps of complete episodes, takes one gradient
-step, and evaluates the greedy policy over `eval_episodes` episodes.
+about `batch_steps` env steps of complete episodes (within half an episode;
+see collect.py), takes one gradient step, and evaluates the greedy policy over
+`eval_episodes` episodes.
+
+Two returns per iteration i (the policy after i gradient steps):
+  eval_returns             greedy: the mean of `eval_episodes` greedy episodes;
+  stochastic_eval_returns  the stochastic policy as it acts: the mean return of
+                           the episodes that iteration i + 1 collects with it
+                           (independent reset seeds, at least `batch_steps`
+                           steps of them, no extra env steps), and for the last
+                           iteration `eval_episodes` episodes run for it.
 
 Outputs (run_dir):      checkpoints/ (tf.train.CheckpointManager + history),
                         policy_weights.npz, saved_model/ (PolicySaver),
                         result.json (written last: its presence means done).
 TensorBoard (log_dir):  Eval/AverageReturn, Eval/AverageEpisodeLength,
+                        Eval/StochasticAverageReturn,
                         Train/AverageReturn, Train/AverageEpisodeLength,
                         Train/Loss, Perf/EnvStepsPerSecond, Perf/*Seconds,
                         Weights/Start, Weights/Final (histograms).
 """
+import contextlib
 import inspect
 import os
 import shutil
@@ -84,6 +95,14 @@ def export_policy(agent, saved_model_dir):
   files.replace_dir(tmp_dir, saved_model_dir)
 
 
+def start_envs(batch_steps, mean_episode_length, num_envs):
+  """How many envs to start: batch_steps / the last iteration's mean episode length
+  (all num_envs before the first iteration), between 1 and num_envs."""
+  if not mean_episode_length:
+    return num_envs
+  return int(min(num_envs, max(1, round(batch_steps / mean_episode_length))))
+
+
 def _convergence_threshold(env, convergence_return):
   if convergence_return is not None:
     return float(convergence_return)
@@ -97,7 +116,8 @@ def _convergence_threshold(env, convergence_return):
 def _new_history():
   """What a stage accumulates; saved with every checkpoint so a resume continues it."""
   return {"eval_iterations": [0], "eval_returns": [], "train_returns": [], "losses": [],
-          "env_steps": 0, "iteration_seconds": [],
+          "env_steps": 0, "steps_per_iteration": [], "mean_episode_length": None,
+          "iteration_seconds": [],
           "seconds": {"collect": 0.0, "train": 0.0, "eval": 0.0}}
 
 
@@ -143,15 +163,15 @@ def _check_counts(**counts):
       raise ValueError(f"train_eval.{name} must be a positive integer, got {value!r}")
 
 
-def configured(scope):
+def configured(scope=None):
   """train_eval's keyword arguments as gin sets them in `scope` (defaults filled in)."""
   defaults = {name: p.default for name, p in inspect.signature(train_eval).parameters.items()
               if p.default is not inspect.Parameter.empty}
-  with gin.config_scope(scope):
+  with (gin.config_scope(scope) if scope else contextlib.nullcontext()):
     return {**defaults, **gin.get_bindings("train_eval")}
 
 
-def check_config(scope):
+def check_config(scope=None):
   """Raises ValueError now, in the parent, for counts a stage would refuse later."""
   config = configured(scope)
   _check_counts(**{name: config[name] for name in COUNT_PARAMETERS})
@@ -237,6 +257,13 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     episodes = eval_envs.collect(greedy, 0, collect.derive_seed(seed, 2, iteration))
     return episode_stats(episodes)
 
+  def evaluate_stochastic(iteration):
+    sampler = numpy_policy(actor_net, act_spec)
+    rng = np.random.default_rng(collect.derive_seed(seed, 4, iteration))
+    episodes = eval_envs.collect(lambda obs: sampler.sample(obs, rng), 0,
+                                 collect.derive_seed(seed, 3, iteration))
+    return episode_stats(episodes)[0]
+
   history = progress.restore()
   if history is None:
     start_weights = weights_lib.flatten(weights_lib.get(actor_net))
@@ -263,7 +290,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     rng = np.random.default_rng(collect.derive_seed(seed, 1, iteration))
     act = sampler.sample_with_info if records_info else sampler.sample
     episodes = train_envs.collect(lambda obs: act(obs, rng), batch_steps,
-                                  collect.derive_seed(seed, 0, iteration))
+                                  collect.derive_seed(seed, 0, iteration),
+                                  start_envs(batch_steps, history["mean_episode_length"], num_envs))
     t1 = time.perf_counter()
     loss = _train_step(train_fn, collect.to_trajectory(episodes, agent.collect_data_spec.action),
                        agent, f"{label}: iteration {iteration}", progress.dir)
@@ -272,6 +300,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     history["train_returns"].append(train_return)
     history["losses"].append(loss)
     history["env_steps"] += steps
+    history["steps_per_iteration"].append(steps)
+    history["mean_episode_length"] = train_length
     evaluated = iteration % eval_interval == 0 or iteration == iterations
     if evaluated:
       eval_return, eval_length, _ = evaluate(iteration)
@@ -284,6 +314,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     scalars = {
         "Train/AverageReturn": train_return, "Train/AverageEpisodeLength": train_length,
         "Train/Loss": loss, "Train/EnvSteps": history["env_steps"],
+        "Train/EnvStepsPerIteration": steps,
         "Perf/EnvStepsPerSecond": steps / (t1 - t0), "Perf/CollectSeconds": t1 - t0,
         "Perf/TrainSeconds": t2 - t1, "Perf/EvalSeconds": t3 - t2,
         "Weights/ZeroFraction": metrics.zero_ratio(weights_lib.flatten(weights_lib.get(actor_net))),
@@ -291,6 +322,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     if evaluated:
       scalars.update({"Eval/AverageReturn": eval_return, "Eval/AverageEpisodeLength": eval_length})
     _write_scalars(writer, iteration, scalars)
+    # This iteration's episodes were the previous policy's stochastic evaluation.
+    _write_scalars(writer, iteration - 1, {"Eval/StochasticAverageReturn": train_return})
     logging.info("[%s] it %d/%d  train %.1f  eval %s  loss %.3f  %d steps/s", label,
                  iteration, iterations, train_return,
                  f"{history['eval_returns'][-1]:.1f}" if evaluated else "-", loss,
@@ -301,6 +334,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
     if iteration % checkpoint_interval == 0 and iteration < iterations:
       progress.save(iteration, history)
 
+  stochastic_eval_returns = history["train_returns"] + [evaluate_stochastic(iterations)]
+  _write_scalars(writer, iterations, {"Eval/StochasticAverageReturn": stochastic_eval_returns[-1]})
   final_weights = weights_lib.flatten(weights_lib.get(actor_net))
   with files.tf_writes("TensorBoard events"), writer.as_default(step=iterations):
     tf.summary.histogram("Weights/Final", final_weights)
@@ -318,9 +353,11 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
       "final_eval_return": history["eval_returns"][-1],
       "eval_iterations": history["eval_iterations"],
       "eval_returns": history["eval_returns"],
+      "stochastic_eval_returns": stochastic_eval_returns,  # [iterations + 1], see the module doc
       "train_returns": history["train_returns"],
       "losses": history["losses"],
       "env_steps": history["env_steps"],
+      "steps_per_iteration": history["steps_per_iteration"],
       "seconds": history["seconds"],
       "iteration_seconds": history["iteration_seconds"],  # [collect, train, eval] per iteration
       "resumed_from": history.get("resumed_from", []),

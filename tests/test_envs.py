@@ -73,12 +73,28 @@ def test_collector_completes_episodes_and_respects_budget():
   rng = np.random.default_rng(0)
   episodes = collector.collect(lambda obs: rng.integers(0, 2, len(obs)), min_steps=20, seed=1)
   total = sum(ep.length for ep in episodes)
-  assert 20 <= total <= 20 + 3 * 5
+  assert 20 - 5 / 2 <= total <= 20 + 3 * 5
   for ep in episodes:
     assert ep.observations.shape == (ep.length + 1, 3)
     assert ep.terminated == (ep.length >= 3 and np.all(ep.actions[-3:] == 1))
   # min_steps=0: exactly one episode per env (evaluation)
   assert len(collector.collect(lambda obs: np.zeros(len(obs), np.int64), 0, seed=2)) == 3
+
+
+@pytest.mark.parametrize("min_steps,start_envs,expected_steps", [
+    (20, 4, 20),   # 4 envs x one 5-step episode
+    (22, 4, 20),   # a 5th episode would end 3 steps over, stopping now 2 under: stop
+    (23, 4, 25),   # ... 2 over against 3 under: one more
+    (20, 8, 40),   # 8 envs started run 8 episodes: why the caller starts fewer
+    (40, 2, 40),   # 2 envs take turns
+])
+def test_collector_batch_is_closest_to_min_steps(min_steps, start_envs, expected_steps):
+  collector = collect.EpisodeCollector("SpamToy-v0", num_envs=8)  # episodes: 5 steps (truncated)
+  episodes = collector.collect(lambda obs: np.zeros(len(obs), np.int64), min_steps, seed=0,
+                               start_envs=start_envs)
+  assert all(ep.length == 5 and not ep.terminated for ep in episodes)
+  assert sum(ep.length for ep in episodes) == expected_steps
+  assert {ep.env_index for ep in episodes} <= set(range(start_envs))
 
 
 def test_collector_same_seed_same_trajectories():

@@ -126,3 +126,22 @@ def test_ppo_as_f2_records_distribution_parameters_and_trains(tmp_path):
   length = sum(ep.length + 1 for ep in episodes)
   assert traj.policy_info["dist_params"]["loc"].shape == (1, length, 1)
   np.testing.assert_allclose(traj.policy_info["dist_params"]["scale"].numpy()[0, 0], policy.std)
+
+
+@pytest.mark.parametrize("batch_steps,mean_length,num_envs,expected", [
+    (5000, None, 8, 8),      # before the first iteration: all envs
+    (5000, 1000.0, 8, 5),    # InvertedPendulum at its limit: 5 x 1000
+    (5000, 500.0, 8, 8),     # CartPole at its limit: 8, then 2 more episodes
+    (5000, 20.0, 8, 8),
+    (300, 1000.0, 8, 1),
+])
+def test_start_envs(batch_steps, mean_length, num_envs, expected):
+  assert train.start_envs(batch_steps, mean_length, num_envs) == expected
+
+
+def test_steps_per_iteration_and_stochastic_returns_are_recorded(tmp_path):
+  result = train.train_eval("InvertedPendulum-v4", str(tmp_path), str(tmp_path / "logs"), seed=0,
+                            iterations=3, batch_steps=400, num_envs=8, eval_episodes=2)
+  assert len(result["steps_per_iteration"]) == 3 and sum(result["steps_per_iteration"]) == result["env_steps"]
+  stochastic = result["stochastic_eval_returns"]
+  assert len(stochastic) == 4 and stochastic[:3] == result["train_returns"]

@@ -1,0 +1,166 @@
+"""The learner search of bin/spam_learners: which f1/f2 reaches a task's maximum and holds it.
+
+Each candidate is a list of gin bindings on top of the project's defaults (and
+the --gin_file/--gin_bindings given). Every (candidate, env, seed) trains from
+scratch with train.train_eval under <root_dir>/<candidate>/<env>/seed_<s>/
+(resumable: a finished run's result.json is reused) and is scored by:
+
+  reached   the greedy eval return hits the task maximum at some iteration;
+  held      the mean greedy eval return over the last `hold_window` iterations
+            is >= hold_fraction x the maximum (held_stochastic: the same on the
+            stochastic eval return);
+  iterations to the maximum (first iteration; never = iterations + 1);
+  steps per iteration / batch_steps.
+"""
+import concurrent.futures as cf
+import multiprocessing
+import os
+
+import numpy as np
+
+from spam_tf import console
+from spam_tf import experiment
+from spam_tf import files
+from spam_tf import progress
+from spam_tf import train
+
+# The search documented in WORKSPACE.md ("Learner search"). Each candidate binds every
+# searched parameter (the defaults before the search, then its changes), so its
+# results keep their meaning when the defaults change; "defaults" binds nothing: the
+# code's defaults plus whatever --gin_file/--gin_bindings say.
+_BEFORE_SEARCH = {"reinforce_agent.time_baseline": False, "reinforce_agent.value_baseline": False,
+                  "reinforce_agent.learning_rate": 0.005,
+                  "reinforce_agent.learning_rate_decay_steps": None,
+                  "reinforce_agent.final_learning_rate": None}
+
+
+def _candidate(**changes):
+  bindings = {**_BEFORE_SEARCH, **{f"reinforce_agent.{k}": v for k, v in changes.items()}}
+  return [f"{name}={value!r}" for name, value in bindings.items()]
+
+
+CANDIDATES = {
+    "defaults": [],
+    "plain": _candidate(),
+    "value_baseline": _candidate(value_baseline=True),
+    "time_baseline": _candidate(time_baseline=True),
+    "time_baseline_lr0.003": _candidate(time_baseline=True, learning_rate=0.003),
+    "time_baseline_lr0.007": _candidate(time_baseline=True, learning_rate=0.007),
+    "time_baseline_lr0.01": _candidate(time_baseline=True, learning_rate=0.01),
+    "time_baseline_lr0.007_decay": _candidate(time_baseline=True, learning_rate=0.007,
+                                              learning_rate_decay_steps=100,
+                                              final_learning_rate=0.0007),
+    "time_baseline_lr0.01_decay": _candidate(time_baseline=True, learning_rate=0.01,
+                                             learning_rate_decay_steps=100,
+                                             final_learning_rate=0.001),
+}
+HOLD_WINDOW = 20
+HOLD_FRACTION = 0.95
+
+
+def score(result, hold_window=HOLD_WINDOW, hold_fraction=HOLD_FRACTION):
+  """Scores one run's result.json dict (see the module doc); eval_interval must be 1."""
+  maximum = result["convergence_return"]
+  greedy = np.asarray(result["eval_returns"], np.float64)  # [iterations + 1]
+  stochastic = np.asarray(result["stochastic_eval_returns"], np.float64)
+  reached = greedy >= maximum
+  return {
+      "reached": bool(reached.any()),
+      "held": bool(greedy[-hold_window:].mean() >= hold_fraction * maximum),
+      "held_stochastic": bool(stochastic[-hold_window:].mean() >= hold_fraction * maximum),
+      "iterations_to_max": int(np.argmax(reached)) if reached.any() else result["iterations"] + 1,
+      "mean_steps_per_iteration": float(np.mean(result["steps_per_iteration"])),
+  }
+
+
+def summarize(scores, batch_steps):
+  """[score dicts of one (candidate, env)] -> the table row."""
+  return {
+      "seeds": len(scores),
+      "reached": sum(s["reached"] for s in scores),
+      "held": sum(s["held"] for s in scores),
+      "held_stochastic": sum(s["held_stochastic"] for s in scores),
+      "median_iterations_to_max": float(np.median([s["iterations_to_max"] for s in scores])),
+      "steps_per_iteration_ratio": float(np.mean([s["mean_steps_per_iteration"] for s in scores])
+                                         / batch_steps),
+  }
+
+
+def _run_one(root_dir, candidate, bindings, env_id, seed, base_files, base_bindings):
+  experiment.parse_gin(base_files, list(base_bindings) + list(bindings))
+  run_dir = os.path.join(root_dir, candidate, env_id, f"seed_{seed}")
+  return train.train_eval(env_id, run_dir, os.path.join(run_dir, "logs"), seed,
+                          label=f"{candidate} {env_id} seed {seed}")
+
+
+def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), workers=2):
+  """Runs (or resumes) every (candidate, env, seed); returns {candidate: {env: row}}."""
+  unknown = sorted(set(candidates) - set(CANDIDATES))
+  if unknown:
+    raise ValueError(f"unknown candidate(s) {unknown}; choose from {sorted(CANDIDATES)}")
+  experiment.parse_gin(gin_files, gin_bindings)
+  train.check_config()
+  for env_id in env_ids:
+    experiment.envs_lib.make(env_id).close()
+  os.makedirs(root_dir, exist_ok=True)
+  jobs = [(c, e, s) for c in candidates for e in env_ids for s in seeds]
+  with files.RootLock(root_dir):
+    console.log_to(os.path.join(root_dir, "spam_learners.log"))
+    results = _run_jobs(root_dir, jobs, list(gin_files), list(gin_bindings), workers)
+  table = {}
+  for candidate in candidates:
+    experiment.parse_gin(gin_files, list(gin_bindings) + CANDIDATES[candidate])
+    batch_steps = train.configured()["batch_steps"]
+    table[candidate] = {
+        env_id: {**summarize([score(results[(candidate, env_id, s)]) for s in seeds], batch_steps),
+                 "per_seed": [score(results[(candidate, env_id, s)]) for s in seeds]}
+        for env_id in env_ids}
+  _record(os.path.join(root_dir, "learners.json"), table, seeds, gin_files, gin_bindings)
+  return table
+
+
+def _record(path, table, seeds, gin_files, gin_bindings):
+  """Adds (or replaces) these candidates' rows in learners.json, keeping the others'."""
+  recorded = files.read_json(path) if os.path.exists(path) else {}
+  for candidate, rows in table.items():
+    recorded[candidate] = {"bindings": CANDIDATES[candidate], "gin_files": list(gin_files),
+                           "gin_bindings": list(gin_bindings), "seeds": list(seeds), "envs": rows}
+  files.write_json(path, recorded)
+
+
+def _run_jobs(root_dir, jobs, gin_files, gin_bindings, workers):
+  units = []
+  for candidate, env_id, seed in jobs:
+    experiment.parse_gin(gin_files, gin_bindings + CANDIDATES[candidate])
+    units.append(progress.Unit(f"{candidate} {env_id} seed {seed}",
+                               os.path.join(root_dir, candidate, env_id, f"seed_{seed}"),
+                               train.configured()["iterations"]))
+  display = progress.Display(units, console.stream(), "learner search", console.log_path())
+  context = multiprocessing.get_context("spawn")
+  results = {}
+  with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context,
+                              initializer=experiment._worker_init,  # pylint: disable=protected-access
+                              initargs=(os.getpid(), gin_files, gin_bindings,
+                                        console.worker_state())) as pool:
+    pending = {pool.submit(experiment._job, _run_one, root_dir, c, CANDIDATES[c], e, s,  # pylint: disable=protected-access
+                           gin_files, gin_bindings): (c, e, s) for c, e, s in jobs}
+    try:
+      while pending:
+        done, _ = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
+        display.refresh()
+        for future in done:
+          results[pending.pop(future)] = future.result()
+    finally:
+      display.close()
+  return results
+
+
+def format_table(table):
+  lines = [f"{'candidate':28s} {'env':20s} {'reached':>8s} {'held':>6s} {'held (stoch.)':>14s} "
+           f"{'median it. to max':>18s} {'steps/batch':>12s}"]
+  for candidate, rows in table.items():
+    for env_id, row in rows.items():
+      lines.append(f"{candidate:28s} {env_id:20s} {row['reached']:>4d}/{row['seeds']:<3d} "
+                   f"{row['held']:>2d}/{row['seeds']:<3d} {row['held_stochastic']:>10d}/{row['seeds']:<3d} "
+                   f"{row['median_iterations_to_max']:18.1f} {row['steps_per_iteration_ratio']:12.2f}")
+  return "\n".join(lines)
