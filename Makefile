@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+INSTALL_LOG := $(VENV)/install.log
+PIP := $(VENV)/bin/pip install --disable-pip-version-check
 ARGS ?=
 
 .PHONY: venv run test bench clean-venv
@@ -10,11 +12,13 @@ ARGS ?=
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	touch $(STAMP)
+	@echo "setting up $(VENV) from the pinned requirements (about a minute; log: $(INSTALL_LOG))"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@{ $(PIP) -r requirements.txt && \
+	   $(PIP) --no-deps -r requirements-nodeps.txt && \
+	   $(PIP) --no-deps --no-build-isolation -e . ; } > $(INSTALL_LOG) 2>&1 || \
+	 { tail -n 30 $(INSTALL_LOG); echo "error: installing the requirements failed (log: $(INSTALL_LOG))"; exit 1; }
+	@touch $(STAMP)
 
 run: $(STAMP)
 	$(VENV)/bin/python bin/spam_main --source=CartPole-v1 --target=InvertedPendulum-v4 $(ARGS)

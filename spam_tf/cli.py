@@ -19,6 +19,8 @@ flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'train_eval.it
 flags.DEFINE_string("source_expert_dir", None,
                     "Reuse the source experts of an earlier run (its root_dir) instead of training them.")
 flags.DEFINE_integer("workers", 2, "Parallel worker processes (one per core).")
+flags.DEFINE_list("methods", None, "Start-point methods to train f2 from (spam_tf/start_points.py): "
+                  "scratch, spam, copy, prune, relu, relu_prune, noise; default: all.")
 
 USER_ERRORS = ()  # filled by _user_errors(): imported lazily to keep --help fast
 
@@ -82,7 +84,8 @@ def spam_main(argv):
   seeds = parse_seeds(FLAGS.seeds)
   root_dir = FLAGS.root_dir or os.path.join("runs", f"{FLAGS.source}_to_{FLAGS.target}")
   summary = experiment.run(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
-                           FLAGS.gin_bindings, FLAGS.source_expert_dir, FLAGS.workers)
+                           FLAGS.gin_bindings, FLAGS.source_expert_dir, FLAGS.workers,
+                           FLAGS.methods or experiment.METHODS)
   console.out(experiment.report(summary, root_dir))
   return 0
 

@@ -1,11 +1,12 @@
-"""The SPAM experiment: Algorithm 1 for several seeds, plus the scratch baseline.
+"""The SPAM experiment: Algorithm 1 for several seeds, beside its controls.
 
-Per seed s (all stages of a seed use seed s, so target_spam and target_scratch
-see the same environment seeds and the same fresh initialisation):
-  source_expert   M* = f1(S)                        (gin scope 'source')
-  autoencoder     g trained on w(M*), W_SPAM = g(w(M*))
-  target_spam     M_TL = f2(T, w^-1(W_SPAM))        (gin scope 'target')
-  target_scratch  f2(T) from random initialisation  (gin scope 'target')
+Per seed s (every stage of a seed uses seed s, so all target runs see the same
+environment seeds and the same fresh initialisation):
+  source_expert    M* = f1(S)                           (gin scope 'source')
+  autoencoder      g trained on w(M*), W_SPAM = g(w(M*))
+  target_<method>  M_TL = f2(T, start point of method)  (gin scope 'target')
+with the methods of spam_tf/start_points.py: scratch (no source), spam
+(w^-1(W_SPAM), the paper's), copy, prune, relu, relu_prune, noise.
 
 Layout under root_dir:
   config.gin, run.json     the effective config and flags (a rerun must match)
@@ -20,6 +21,7 @@ default (one per core), each killed with the parent (PR_SET_PDEATHSIG).
 """
 import concurrent.futures as cf
 import ctypes
+import inspect
 import multiprocessing
 import os
 import signal
@@ -37,11 +39,12 @@ from spam_tf import envs as envs_lib
 from spam_tf import files
 from spam_tf import metrics
 from spam_tf import progress
+from spam_tf import start_points
 from spam_tf import train
 from spam_tf import transfer
 from spam_tf import weights as weights_lib
 
-STAGES = ("source_expert", "autoencoder", "target_spam", "target_scratch")
+METHODS = tuple(start_points.METHODS)
 LOG_FILE = "spam_main.log"
 
 
@@ -124,44 +127,61 @@ def run_source_expert(root_dir, source, seed):
   return run_trainer(root_dir, source, seed, "source_expert", "source")
 
 
-def run_target_scratch(root_dir, target, seed):
-  return run_trainer(root_dir, target, seed, "target_scratch", "target")
-
-
-def run_target_spam(root_dir, target, seed, expert_dir):
-  """Autoencoder on w(M*), then f2 on the target from w^-1(g(w(M*)))."""
-  expert = files.read_json(os.path.join(expert_dir, train.RESULT_FILE))
-  expert_vector = train.load_weights(expert_dir, "final")
+def run_autoencoder(root_dir, seed, expert_dir):
+  """g on w(M*): the reconstruction W_SPAM that spam and the controls measure against."""
   ae_dir = stage_dir(root_dir, seed, "autoencoder")
-  ae_result = autoencoder.train_autoencoder(expert_vector[None], ae_dir,
-                                            log_dir(root_dir, seed, "autoencoder"), seed)
-  reconstruction = autoencoder.load_reconstruction(ae_dir)
-  source_arrays = weights_lib.unflatten(reconstruction, [tuple(s) for s in expert["weight_shapes"]])
-  spam_dir = stage_dir(root_dir, seed, "target_spam")
+  result = autoencoder.train_autoencoder(train.load_weights(expert_dir, "final")[None], ae_dir,
+                                         log_dir(root_dir, seed, "autoencoder"), seed)
+  return {**result, "zero_ratio": metrics.zero_ratio(autoencoder.load_reconstruction(ae_dir))}
+
+
+def _output_activation():
+  default = inspect.signature(autoencoder.build_autoencoder).parameters["output_activation"].default
+  return gin.get_bindings("build_autoencoder").get("output_activation", default)
+
+
+def run_target(root_dir, target, seed, method, expert_dir):
+  """f2 on the target from `method`'s start point; {"target": result, "sparsity": ...}."""
+  stage = f"target_{method}"
+  if method == "scratch":
+    return {"target": run_trainer(root_dir, target, seed, stage, "target"), "sparsity": None}
+  expert = files.read_json(os.path.join(expert_dir, train.RESULT_FILE))
+  start = start_points.start_vector(
+      method, train.load_weights(expert_dir, "final"),
+      autoencoder.load_reconstruction(stage_dir(root_dir, seed, "autoencoder")),
+      _output_activation(), seed)
+  source_arrays = weights_lib.unflatten(start, [tuple(shape) for shape in expert["weight_shapes"]])
+  run_dir = stage_dir(root_dir, seed, stage)
 
   def start_fn(target_discrete, target_init):
     arrays, how = transfer.transfer(source_arrays, expert["discrete"], target_init, target_discrete)
-    files.write_json(os.path.join(spam_dir, "transfer.json"), how)
+    files.write_json(os.path.join(run_dir, "transfer.json"), how)
     return arrays
 
-  os.makedirs(spam_dir, exist_ok=True)
-  spam = run_trainer(root_dir, target, seed, "target_spam", "target", start_fn)
-  start, final = train.load_weights(spam_dir, "start"), train.load_weights(spam_dir, "final")
-  sparsity = {"zero_ratio": metrics.zero_ratio(reconstruction),
+  os.makedirs(run_dir, exist_ok=True)
+  result = run_trainer(root_dir, target, seed, stage, "target", start_fn)
+  return {"target": result, "sparsity": _sparsity(root_dir, seed, stage, start, result)}
+
+
+def _sparsity(root_dir, seed, stage, source_start, result):
+  """Zero ratio (Def. 4.1) of the start point, sparsity ratio (Def. 4.2), zeros kept."""
+  run_dir = stage_dir(root_dir, seed, stage)
+  start, final = train.load_weights(run_dir, "start"), train.load_weights(run_dir, "final")
+  sparsity = {"zero_ratio": metrics.zero_ratio(source_start),
               "start_zero_ratio": metrics.zero_ratio(start),
               "final_zero_ratio": metrics.zero_ratio(final),
               "sparsity_ratio": metrics.sparsity_ratio(start, final),
               "zeros_kept_fraction": metrics.zeros_kept_fraction(start, final)}
   with files.tf_writes("TensorBoard events"):
-    writer = tf.summary.create_file_writer(log_dir(root_dir, seed, "target_spam"))
+    writer = tf.summary.create_file_writer(log_dir(root_dir, seed, stage))
     with writer.as_default():
       tf.summary.scalar("Sparsity/ZeroRatio", sparsity["zero_ratio"], step=0)
       for key in ("sparsity_ratio", "zeros_kept_fraction"):
         if sparsity[key] is not None:
           tf.summary.scalar(f"Sparsity/{key.title().replace('_', '')}", sparsity[key],
-                            step=spam["iterations"])
+                            step=result["iterations"])
     writer.flush()
-  return {"autoencoder": ae_result, "target_spam": spam, "sparsity": sparsity}
+  return sparsity
 
 
 # --- parent side -----------------------------------------------------------
@@ -186,7 +206,7 @@ def _check_transfer(source, target, expert_results):
   else:
     sources = [fresh(source, "source")]
   for source_arrays, source_discrete in sources:
-    with gin.config_scope("target"):  # as in run_target_spam, where f2 calls it
+    with gin.config_scope("target"):  # as in run_target, where f2 calls it
       transfer.transfer(source_arrays, source_discrete, target_arrays, target_discrete)
 
 
@@ -244,47 +264,61 @@ def _mean_or_none(values):
   return float(np.mean(values)) if values else None
 
 
-def summarize(root_dir, source, target, seeds, experts, spams, scratches):
-  """Builds summary.json's dict from per-seed results (lists aligned with seeds)."""
-  threshold_source = experts[0]["convergence_return"]
-  threshold_target = scratches[0]["convergence_return"]
-  spam_summary = _stage_summary([s["target_spam"] for s in spams], threshold_target)
-  sparsity = [s["sparsity"] for s in spams]
-  spam_summary.update({
-      "sparsity_ratio": _mean_or_none([s["sparsity_ratio"] for s in sparsity]),
-      "zeros_kept_fraction": _mean_or_none([s["zeros_kept_fraction"] for s in sparsity]),
-      "start_zero_ratio": _mean_or_none([s["start_zero_ratio"] for s in sparsity]),
-      "per_seed_sparsity": sparsity,
-      "saved_model": os.path.relpath(os.path.join(stage_dir(root_dir, seeds[0], "target_spam"),
-                                                  "saved_model"), root_dir),
-      "saved_models": [os.path.relpath(os.path.join(stage_dir(root_dir, s, "target_spam"),
-                                                    "saved_model"), root_dir) for s in seeds],
-  })
-  scratch_summary = _stage_summary(scratches, threshold_target)
-  spam_conv, scratch_conv = (spam_summary["iterations_to_convergence"],
-                             scratch_summary["iterations_to_convergence"])
-  return {
-      "source": source, "target": target, "seeds": list(seeds),
-      "config": "config.gin",
-      "source_expert": _stage_summary(experts, threshold_source),
-      "autoencoder": {
-          "reconstruction_mse": float(np.mean([s["autoencoder"]["reconstruction_mse"] for s in spams])),
-          "zero_ratio": float(np.mean([s["zero_ratio"] for s in sparsity])),
-          "reconstruction_mse_per_seed": [s["autoencoder"]["reconstruction_mse"] for s in spams],
-          "zero_ratio_per_seed": [s["zero_ratio"] for s in sparsity],
-      },
-      "target_spam": spam_summary,
-      "target_scratch": scratch_summary,
-      "spam_converged_faster": (None if spam_conv is None and scratch_conv is None else
-                                scratch_conv is None or (spam_conv is not None and spam_conv < scratch_conv)),
-      "logs": "logs",
-      "log": LOG_FILE,
-  }
+def _method_summary(root_dir, seeds, method, outcomes, threshold):
+  """One method's summary over seeds; outcomes: run_target's dicts, aligned with seeds."""
+  summary = _stage_summary([o["target"] for o in outcomes], threshold)
+  stage = f"target_{method}"
+  summary["saved_models"] = [os.path.relpath(os.path.join(stage_dir(root_dir, s, stage), "saved_model"),
+                                             root_dir) for s in seeds]
+  summary["saved_model"] = summary["saved_models"][0]
+  sparsity = [o["sparsity"] for o in outcomes]
+  if all(x is not None for x in sparsity):
+    for key in ("zero_ratio", "start_zero_ratio", "sparsity_ratio", "zeros_kept_fraction"):
+      summary[key] = _mean_or_none([x[key] for x in sparsity])
+    summary["per_seed_sparsity"] = sparsity
+  return summary
+
+
+def summarize(root_dir, source, target, seeds, methods, experts, autoencoders, targets):
+  """Builds summary.json's dict. experts, autoencoders: per-seed lists aligned with seeds
+  (autoencoders empty when only scratch ran); targets: {method: [run_target dict per seed]}."""
+  threshold_target = targets[methods[0]][0]["target"]["convergence_return"]
+  summary = {"source": source, "target": target, "seeds": list(seeds), "methods": list(methods),
+             "config": "config.gin",
+             "source_expert": _stage_summary(experts, experts[0]["convergence_return"])}
+  if autoencoders:
+    summary["autoencoder"] = {
+        "reconstruction_mse": float(np.mean([a["reconstruction_mse"] for a in autoencoders])),
+        "zero_ratio": float(np.mean([a["zero_ratio"] for a in autoencoders])),
+        "reconstruction_mse_per_seed": [a["reconstruction_mse"] for a in autoencoders],
+        "zero_ratio_per_seed": [a["zero_ratio"] for a in autoencoders],
+    }
+  for method in methods:
+    summary[f"target_{method}"] = _method_summary(root_dir, seeds, method, targets[method],
+                                                  threshold_target)
+  if "spam" in methods and "scratch" in methods:
+    spam_conv = summary["target_spam"]["iterations_to_convergence"]
+    scratch_conv = summary["target_scratch"]["iterations_to_convergence"]
+    summary["spam_converged_faster"] = (
+        None if spam_conv is None and scratch_conv is None else
+        scratch_conv is None or (spam_conv is not None and spam_conv < scratch_conv))
+  summary.update({"logs": "logs", "log": LOG_FILE})
+  return summary
+
+
+def check_methods(methods):
+  """Raises ExperimentError for an empty or unknown method list."""
+  unknown = [m for m in methods if m not in METHODS]
+  if unknown or not methods:
+    raise ExperimentError(f"unknown start-point method(s) {unknown}; choose from {', '.join(METHODS)}"
+                          if unknown else "--methods is empty")
 
 
 def run(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),
-        source_expert_dir=None, workers=2):
+        source_expert_dir=None, workers=2, methods=METHODS):
   """Runs (or resumes) the whole experiment; returns the summary dict."""
+  methods = list(methods)
+  check_methods(methods)
   for env_id in (source, target):
     envs_lib.make(env_id).close()
   parse_gin(gin_files, gin_bindings)
@@ -296,7 +330,7 @@ def run(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),
   except OSError as e:
     raise ExperimentError(f"cannot write to root_dir {root_dir}: {e.strerror}") from None
   run_spec = {"source": source, "target": target, "seeds": list(seeds),
-              "source_expert_dir": source_expert_dir}
+              "source_expert_dir": source_expert_dir, "methods": methods}
   for scope in ("source", "target"):
     train.check_config(scope)
   with files.RootLock(root_dir):
@@ -306,47 +340,61 @@ def run(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),
                                      for s, d in expert_dirs.items() if source_expert_dir})
     _guard_root(root_dir, run_spec, gin.config_str())
     console.log_to(os.path.join(root_dir, LOG_FILE))
-    logging.info("spam_main %s -> %s, seeds %s, root_dir %s", source, target, list(seeds), root_dir)
-    results = _run_jobs(root_dir, source, target, seeds, expert_dirs, list(gin_files),
-                        list(gin_bindings), workers)
-    summary = summarize(root_dir, source, target, seeds, *results)
+    logging.info("spam_main %s -> %s, seeds %s, methods %s, root_dir %s", source, target,
+                 list(seeds), methods, root_dir)
+    experts, autoencoders, targets = _run_jobs(root_dir, source, target, seeds, methods, expert_dirs,
+                                               list(gin_files), list(gin_bindings), workers)
+    summary = summarize(root_dir, source, target, seeds, methods, experts, autoencoders, targets)
     files.write_json(os.path.join(root_dir, "summary.json"), summary)
   return summary
 
 
-def _units(root_dir, seeds, expert_dirs):
+def _units(root_dir, seeds, methods, expert_dirs):
   """What the progress display follows: every stage this run trains, per seed."""
   units = []
   for s in seeds:
     if expert_dirs[s] == stage_dir(root_dir, s, "source_expert"):
       units.append(progress.Unit(f"seed {s} source_expert", expert_dirs[s],
                                  train.configured("source")["iterations"]))
-    units.append(progress.Unit(f"seed {s} autoencoder", stage_dir(root_dir, s, "autoencoder"), 0))
-    for stage in ("target_spam", "target_scratch"):
-      units.append(progress.Unit(f"seed {s} {stage}", stage_dir(root_dir, s, stage),
+    if set(methods) - {"scratch"}:
+      units.append(progress.Unit(f"seed {s} autoencoder", stage_dir(root_dir, s, "autoencoder"), 0))
+    for method in methods:
+      units.append(progress.Unit(f"seed {s} target_{method}", stage_dir(root_dir, s, f"target_{method}"),
                                  train.configured("target")["iterations"]))
   return units
 
 
-def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindings, workers):
-  """Schedules experts and scratch runs first; each seed's SPAM job once its expert is done."""
+def _run_jobs(root_dir, source, target, seeds, methods, expert_dirs, gin_files, gin_bindings,
+              workers):
+  """Schedules each seed's scratch run at once, its expert (unless reused), then its
+  autoencoder once the expert is done, then the other methods once the autoencoder is.
+  Returns (experts [seed], autoencoders [seed] or [], {method: [run_target dict per seed]})."""
   context = multiprocessing.get_context("spawn")
-  experts, spams, scratches = {}, {}, {}
-  display = progress.Display(_units(root_dir, seeds, expert_dirs), console.stream(),
+  needs_autoencoder = bool(set(methods) - {"scratch"})
+  experts, autoencoders, targets = {}, {}, {}
+  display = progress.Display(_units(root_dir, seeds, methods, expert_dirs), console.stream(),
                              f"{source} -> {target}", console.log_path())
   with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context,
                               initializer=_worker_init,
                               initargs=(os.getpid(), gin_files, gin_bindings,
                                         console.worker_state())) as pool:
     pending = {}
+
+    def submit(kind, seed, fn, *args):
+      pending[pool.submit(_job, fn, *args)] = (kind, seed)
+
+    def expert_done(seed, result):
+      experts[seed] = result
+      if needs_autoencoder:
+        submit("autoencoder", seed, run_autoencoder, root_dir, seed, expert_dirs[seed])
+
     for s in seeds:
       if expert_dirs[s] == stage_dir(root_dir, s, "source_expert"):
-        pending[pool.submit(_job, run_source_expert, root_dir, source, s)] = ("expert", s)
+        submit("expert", s, run_source_expert, root_dir, source, s)
       else:
-        experts[s] = files.read_json(os.path.join(expert_dirs[s], train.RESULT_FILE))
-        pending[pool.submit(_job, run_target_spam, root_dir, target, s, expert_dirs[s])] = ("spam", s)
-    for s in seeds:
-      pending[pool.submit(_job, run_target_scratch, root_dir, target, s)] = ("scratch", s)
+        expert_done(s, files.read_json(os.path.join(expert_dirs[s], train.RESULT_FILE)))
+      if "scratch" in methods:
+        submit("scratch", s, run_target, root_dir, target, s, "scratch", expert_dirs[s])
     try:
       while pending:
         done, _ = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -355,12 +403,14 @@ def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindi
           kind, s = pending.pop(future)
           result = future.result()
           if kind == "expert":
-            experts[s] = result
-            pending[pool.submit(_job, run_target_spam, root_dir, target, s, expert_dirs[s])] = ("spam", s)
-          elif kind == "spam":
-            spams[s] = result
+            expert_done(s, result)
+          elif kind == "autoencoder":
+            autoencoders[s] = result
+            for method in methods:
+              if method != "scratch":
+                submit(method, s, run_target, root_dir, target, s, method, expert_dirs[s])
           else:
-            scratches[s] = result
+            targets[(kind, s)] = result
     except BaseException:
       # Stop the other jobs now rather than let them run to the end: their
       # finished iterations are checkpointed, so a rerun loses nothing.
@@ -371,7 +421,8 @@ def _run_jobs(root_dir, source, target, seeds, expert_dirs, gin_files, gin_bindi
       raise
     finally:
       display.close()
-  return ([experts[s] for s in seeds], [spams[s] for s in seeds], [scratches[s] for s in seeds])
+  return ([experts[s] for s in seeds], [autoencoders[s] for s in seeds if s in autoencoders],
+          {m: [targets[(m, s)] for s in seeds] for m in methods})
 
 
 def report(summary, root_dir):
@@ -379,17 +430,21 @@ def report(summary, root_dir):
   def fmt(x):
     return "never" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
   rows = [f"SPAM {summary['source']} -> {summary['target']}, seeds {summary['seeds']}",
-          f"{'stage':16s} {'iters to conv (mean)':>21s} {'per seed':>18s} {'final return':>13s} "
+          f"{'stage':21s} {'iters to conv (mean)':>21s} {'per seed':>18s} {'final return':>13s} "
           f"{'(stochastic)':>12s}"]
-  for stage in ("source_expert", "target_spam", "target_scratch"):
+  for stage in ["source_expert"] + [f"target_{m}" for m in summary["methods"]]:
     s = summary[stage]
-    rows.append(f"{stage:16s} {fmt(s['iterations_to_convergence']):>21s} "
+    rows.append(f"{stage:21s} {fmt(s['iterations_to_convergence']):>21s} "
                 f"{str(s['iterations_to_convergence_per_seed']):>18s} {s['final_eval_return']:13.1f} "
                 f"{s['final_stochastic_eval_return']:12.1f}")
-  ae, spam = summary["autoencoder"], summary["target_spam"]
-  rows.append(f"autoencoder: reconstruction mse {fmt(ae['reconstruction_mse'])}, "
-              f"zero ratio {fmt(ae['zero_ratio'])}; after f2: sparsity ratio "
-              f"{fmt(spam['sparsity_ratio'])}, zeros kept {fmt(spam['zeros_kept_fraction'])}")
+  if "autoencoder" in summary:
+    ae = summary["autoencoder"]
+    line = f"autoencoder: reconstruction mse {fmt(ae['reconstruction_mse'])}, zero ratio {fmt(ae['zero_ratio'])}"
+    if "target_spam" in summary:
+      spam = summary["target_spam"]
+      line += (f"; after f2: sparsity ratio {fmt(spam['sparsity_ratio'])}, "
+               f"zeros kept {fmt(spam['zeros_kept_fraction'])}")
+    rows.append(line)
   rows.append(f"summary: {os.path.join(root_dir, 'summary.json')}   "
               f"log: {os.path.join(root_dir, summary.get('log', LOG_FILE))}")
   rows.append(f"TensorBoard: tensorboard --logdir {os.path.join(root_dir, 'logs')}")

@@ -16,6 +16,16 @@ matches is copied. A mismatched array is handled by a named strategy:
               action 1" becomes "push positive". The Gaussian's std_bias
               always keeps the target's initialisation.
 A different number of hidden layers has no strategy: TransferError.
+
+Inter-task mappings (Taylor, Stone and Liu, JMLR 2007), optional, in gin:
+  observation_map  per target observation, the index of the source observation
+                   it corresponds to (None: no counterpart, the row keeps the
+                   target's initialisation); permutes the first layer's rows.
+                   E.g. CartPole-v1 [x, x', theta, theta'] -> InvertedPendulum-v4
+                   [x, theta, x', theta']: (0, 2, 1, 3).
+  action_map       per target action (categorical) or action dimension (Gaussian),
+                   the source one it corresponds to (None: target init); permutes
+                   the head's columns. Heads of the same kind only.
 """
 import gin
 import numpy as np
@@ -52,9 +62,47 @@ def _logit_difference(kernel, bias, source_discrete, target_outputs, target_disc
       f"use transfer.head_strategy='overlap' or 'reinit'")
 
 
+def _mapped(source, target_init, index_map, axis, name):
+  """target_init with its rows (axis 0) or columns (axis 1) i taken from the source's
+  index_map[i] (None: kept)."""
+  target_size, source_size = target_init.shape[axis], source.shape[axis]
+  if len(index_map) != target_size or any(
+      i is not None and not (isinstance(i, int) and 0 <= i < source_size) for i in index_map):
+    raise TransferError(f"transfer.{name} must list, for each of the target's {target_size} "
+                        f"entries, a source index in [0, {source_size}) or None; got {tuple(index_map)}")
+  out = np.array(target_init, np.float32, copy=True)
+  for target_index, source_index in enumerate(index_map):
+    if source_index is not None:
+      if axis == 0:
+        out[target_index] = source[source_index]
+      else:
+        out[..., target_index] = source[..., source_index]
+  return out
+
+
+def _apply_maps(source_roles, source_discrete, target_roles, target_init, target_discrete,
+                observation_map, action_map):
+  """Source arrays re-laid into the target's observation / action order; {role: how}."""
+  source_roles, how = dict(source_roles), {}
+  target = dict(zip(target_roles, target_init))
+  if observation_map is not None:
+    source_roles["hidden_0/kernel"] = _mapped(source_roles["hidden_0/kernel"], target["hidden_0/kernel"],
+                                              observation_map, 0, "observation_map")
+    how["hidden_0/kernel"] = "observation_map"
+  if action_map is not None:
+    if source_discrete != target_discrete:
+      raise TransferError("transfer.action_map maps heads of the same kind (categorical to "
+                          "categorical, Gaussian to Gaussian)")
+    for role in ("head/kernel", "head/bias"):
+      source_roles[role] = _mapped(source_roles[role], target[role], action_map, source_roles[role].ndim - 1,
+                                   "action_map")
+      how[role] = "action_map"
+  return source_roles, how
+
+
 @gin.configurable(denylist=["source", "source_discrete", "target_init", "target_discrete"])
 def transfer(source, source_discrete, target_init, target_discrete,
-             layer_strategy="reinit", head_strategy="auto"):
+             layer_strategy="reinit", head_strategy="auto", observation_map=None, action_map=None):
   """Builds the target's start arrays.
 
   source: list of source arrays (spam_tf.weights order), e.g. w^-1(g(w(M*))).
@@ -79,13 +127,15 @@ def transfer(source, source_discrete, target_init, target_discrete,
     raise TransferError(f"no transfer strategy fits: the source policy has {source_hidden} hidden "
                         f"layers, the target {target_hidden}; give both the same "
                         "actor_network.fc_layer_params")
-  out, how = [], {}
+  source_roles, how = _apply_maps(source_roles, source_discrete, target_roles, target_init,
+                                  target_discrete, observation_map, action_map)
+  out = []
   for role, init in zip(target_roles, target_init):
     src = source_roles.get(role)
     if src is not None and src.shape == init.shape and (
         not role.startswith("head") or source_discrete == target_discrete):
       out.append(np.asarray(src, np.float32))
-      how[role] = "copied"
+      how.setdefault(role, "copied")
     elif role == "head/std_bias" or src is None:
       out.append(np.asarray(init, np.float32))
       how[role] = "target init"

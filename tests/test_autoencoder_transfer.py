@@ -178,3 +178,43 @@ def test_explicit_strategies_that_do_not_fit_still_raise():
   target = random_actor(4, 3, True, seed=1)
   with pytest.raises(transfer.TransferError, match="2-way categorical -> 3-way categorical"):
     transfer.transfer(source, True, target, True, head_strategy="logit_difference")
+
+
+def test_observation_map_permutes_the_first_layers_rows():
+  source = random_actor(4, 2, True, seed=0)
+  target = random_actor(5, 2, True, seed=1)
+  # Target observation i reads source observation map[i]; the 5th has no counterpart.
+  out, how = transfer.transfer(source, True, target, True, observation_map=(0, 2, 1, 3, None))
+  assert how["hidden_0/kernel"] == "observation_map" and how["hidden_0/bias"] == "copied"
+  np.testing.assert_array_equal(out[0][:4], source[0][[0, 2, 1, 3]])
+  np.testing.assert_array_equal(out[0][4], target[0][4])
+  for a, b in zip(out[1:], source[1:]):
+    np.testing.assert_array_equal(a, b)
+
+
+def test_action_map_permutes_the_heads_columns():
+  source = random_actor(4, 3, True, seed=0)
+  target = random_actor(4, 2, True, seed=1)
+  out, how = transfer.transfer(source, True, target, True, action_map=(2, 0))
+  assert how["head/kernel"] == how["head/bias"] == "action_map"
+  np.testing.assert_array_equal(out[4], source[4][:, [2, 0]])
+  np.testing.assert_array_equal(out[5], source[5][[2, 0]])
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(observation_map=(0, 1, 2)), "observation_map must list, for each of the target's 4"),
+    (dict(observation_map=(0, 1, 2, 7)), r"source index in \[0, 4\)"),
+    (dict(action_map=(0,)), "action_map must list"),
+])
+def test_bad_maps_are_clear_errors(kwargs, message):
+  source = random_actor(4, 2, True, seed=0)
+  target = random_actor(4, 2, True, seed=1)
+  with pytest.raises(transfer.TransferError, match=message):
+    transfer.transfer(source, True, target, True, **kwargs)
+
+
+def test_action_map_between_head_kinds_is_refused():
+  source = random_actor(4, 2, True, seed=0)
+  target = random_actor(4, 1, False, seed=1)
+  with pytest.raises(transfer.TransferError, match="same kind"):
+    transfer.transfer(source, True, target, False, action_map=(0,))

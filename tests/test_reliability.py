@@ -65,11 +65,13 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
 def test_a_second_run_on_the_same_root_is_refused(tmp_path, repo_root):
   from tests.test_spam_main import spam_main
   root = str(tmp_path / "root")
-  first = spam_main(repo_root, f"--root_dir={root}", "--seeds=1", "--gin_file=configs/smoke.gin")
+  first = spam_main(repo_root, f"--root_dir={root}", "--seeds=1", "--gin_file=configs/smoke.gin",
+                    "--methods=spam,scratch")
   deadline = time.time() + 120
   while not os.path.exists(os.path.join(root, "run.json")) and time.time() < deadline:
     time.sleep(0.1)
-  second = spam_main(repo_root, f"--root_dir={root}", "--seeds=1", "--gin_file=configs/smoke.gin")
+  second = spam_main(repo_root, f"--root_dir={root}", "--seeds=1", "--gin_file=configs/smoke.gin",
+                     "--methods=spam,scratch")
   _, err = second.communicate(timeout=300)
   first_out, first_err = first.communicate(timeout=600)
   assert second.returncode == 1 and err.splitlines() == [f"error: another run is using {root}"], err[-1000:]
@@ -90,7 +92,7 @@ def _file_size_limit(limit_bytes):
 
 def _spam_main_args(repo_root, root, *extra):
   return [sys.executable, os.path.join(repo_root, "bin", "spam_main"), f"--root_dir={root}",
-          "--seeds=1", "--gin_file=configs/smoke.gin", "--workers=1", *extra]
+          "--seeds=1", "--gin_file=configs/smoke.gin", "--workers=1", "--methods=spam,scratch", *extra]
 
 
 def _assert_progress_then_one_error(stderr, expected):

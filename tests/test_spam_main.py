@@ -27,7 +27,7 @@ def assert_one_line_error(proc, err, expected, context=None):
 
 
 SMOKE_ARGS = ("--source=CartPole-v1", "--target=InvertedPendulum-v4", "--seeds=2",
-              "--gin_file=configs/smoke.gin")
+              "--gin_file=configs/smoke.gin", "--methods=spam,scratch")
 
 
 @pytest.fixture(scope="module")
@@ -145,8 +145,7 @@ def test_exported_target_policy_loads_with_plain_tensorflow(smoke_run):
 def test_rerun_of_a_finished_root_reuses_results(smoke_run, repo_root):
   root, _, _ = smoke_run
   before = open(os.path.join(root, "summary.json")).read()
-  proc = spam_main(repo_root, "--source=CartPole-v1", "--target=InvertedPendulum-v4",
-                   f"--root_dir={root}", "--seeds=2", "--gin_file=configs/smoke.gin")
+  proc = spam_main(repo_root, f"--root_dir={root}", *SMOKE_ARGS)
   _, err = proc.communicate(timeout=300)
   assert proc.returncode == 0, err[-2000:]
   assert open(os.path.join(root, "summary.json")).read() == before
@@ -156,7 +155,8 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
   root, _, _ = smoke_run
   new_root = str(tmp_path / "reuse")
   proc = spam_main(repo_root, "--source=CartPole-v1", "--target=CartPole-v1", f"--root_dir={new_root}",
-                   "--seeds=2", "--gin_file=configs/smoke.gin", f"--source_expert_dir={root}")
+                   "--seeds=2", "--gin_file=configs/smoke.gin", "--methods=spam,scratch",
+                   f"--source_expert_dir={root}")
   _, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   summary = json.load(open(os.path.join(new_root, "summary.json")))
@@ -243,6 +243,8 @@ EARLY_BAD_INPUTS = [
     (dict(root_dir="/etc/passwd/run"), "cannot write to root_dir"),
     # Transfer problems are found before any training, not after the experts.
     (dict(gin_bindings=["transfer.head_strategy='magic'"]), "unknown head_strategy"),
+    (dict(methods=["spam", "magic"]), "unknown start-point method"),
+    (dict(gin_bindings=["transfer.observation_map=(0, 1)"]), "observation_map must list"),
     (dict(source="InvertedPendulum-v4", target="CartPole-v1",
           gin_bindings=["target/actor_network.fc_layer_params=(64,)"]), "hidden layers"),
 ]
@@ -346,7 +348,7 @@ def test_spam_eval_bad_inputs_are_one_line_errors(smoke_run, repo_root, tmp_path
 def test_default_transfer_runs_for_other_space_pairs(source, target, head, repo_root, tmp_path):
   root = str(tmp_path / "run")
   proc = spam_main(repo_root, f"--source={source}", f"--target={target}", f"--root_dir={root}",
-                   "--seeds=1", "--gin_file=configs/smoke.gin")
+                   "--seeds=1", "--gin_file=configs/smoke.gin", "--methods=spam,scratch")
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   summary = json.load(open(os.path.join(root, "summary.json")))
@@ -354,3 +356,33 @@ def test_default_transfer_runs_for_other_space_pairs(source, target, head, repo_
   how = json.load(open(os.path.join(root, "runs/seed_0/target_spam/transfer.json")))
   assert how["hidden_0/kernel"] == "reinit" and how["hidden_1/kernel"] == "copied"
   assert how["head/kernel"] == how["head/bias"] == head
+
+
+def test_every_start_point_method_end_to_end(smoke_run, repo_root, tmp_path):
+  """All seven methods on CartPole -> CartPole (same shapes: the start point is carried
+  over whole), reusing the smoke run's experts: each target run starts from exactly what
+  its method claims."""
+  import numpy as np
+  from spam_tf import autoencoder, train
+  root, _, _ = smoke_run
+  new_root = str(tmp_path / "methods")
+  proc = spam_main(repo_root, "--source=CartPole-v1", "--target=CartPole-v1", f"--root_dir={new_root}",
+                   "--seeds=1", "--gin_file=configs/smoke.gin", f"--source_expert_dir={root}")
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-2000:]
+  summary = json.load(open(os.path.join(new_root, "summary.json")))
+  methods = ["scratch", "spam", "copy", "prune", "relu", "relu_prune", "noise"]
+  assert summary["methods"] == methods and all(f"target_{m}" in out for m in methods)
+  expert = train.load_weights(os.path.join(root, "runs", "seed_0", "source_expert"))
+  reconstruction = autoencoder.load_reconstruction(os.path.join(new_root, "runs", "seed_0", "autoencoder"))
+  start = {m: train.load_weights(os.path.join(new_root, "runs", "seed_0", f"target_{m}"), "start")
+           for m in methods}
+  np.testing.assert_array_equal(start["spam"], reconstruction)
+  np.testing.assert_array_equal(start["copy"], expert)
+  np.testing.assert_array_equal(start["relu"], np.maximum(expert, 0))
+  zeros = np.sum(reconstruction == 0)
+  for method in ("prune", "relu_prune"):
+    assert np.sum(start[method] == 0) == zeros, method
+    assert summary[f"target_{method}"]["zero_ratio"] == summary["autoencoder"]["zero_ratio"]
+  assert np.linalg.norm(start["noise"] - expert) == pytest.approx(np.linalg.norm(reconstruction - expert), rel=1e-5)
+  assert not np.array_equal(start["scratch"], expert)
