@@ -116,15 +116,17 @@ def _job(fn, *args):
     raise RuntimeError("a stage failed:\n" + traceback.format_exc()) from None
 
 
-def run_trainer(root_dir, env_id, seed, stage, scope, start_fn=None):
+def run_trainer(root_dir, env_id, seed, stage, scope, hparams, start_fn=None):
   with gin.config_scope(scope):
     return train.train_eval(env_id, stage_dir(root_dir, seed, stage),
                             log_dir(root_dir, seed, stage), seed, start_fn=start_fn,
-                            label=f"seed {seed} {stage}")
+                            label=f"seed {seed} {stage}", hparams={**hparams, "seed": seed,
+                                                                 "stage": stage})
 
 
 def run_source_expert(root_dir, source, seed):
-  return run_trainer(root_dir, source, seed, "source_expert", "source")
+  return run_trainer(root_dir, source, seed, "source_expert", "source",
+                     {"method": "expert", "source": source, "target": source})
 
 
 def run_autoencoder(root_dir, seed, expert_dir):
@@ -140,11 +142,13 @@ def _output_activation():
   return gin.get_bindings("build_autoencoder").get("output_activation", default)
 
 
-def run_target(root_dir, target, seed, method, expert_dir):
+def run_target(root_dir, source, target, seed, method, expert_dir):
   """f2 on the target from `method`'s start point; {"target": result, "sparsity": ...}."""
   stage = f"target_{method}"
+  hparams = {"method": method, "source": source, "target": target}
   if method == "scratch":
-    return {"target": run_trainer(root_dir, target, seed, stage, "target"), "sparsity": None}
+    return {"target": run_trainer(root_dir, target, seed, stage, "target", hparams),
+            "sparsity": None}
   expert = files.read_json(os.path.join(expert_dir, train.RESULT_FILE))
   start = start_points.start_vector(
       method, train.load_weights(expert_dir, "final"),
@@ -159,7 +163,7 @@ def run_target(root_dir, target, seed, method, expert_dir):
     return arrays
 
   os.makedirs(run_dir, exist_ok=True)
-  result = run_trainer(root_dir, target, seed, stage, "target", start_fn)
+  result = run_trainer(root_dir, target, seed, stage, "target", hparams, start_fn)
   return {"target": result, "sparsity": _sparsity(root_dir, seed, stage, start, result)}
 
 
@@ -394,7 +398,7 @@ def _run_jobs(root_dir, source, target, seeds, methods, expert_dirs, gin_files, 
       else:
         expert_done(s, files.read_json(os.path.join(expert_dirs[s], train.RESULT_FILE)))
       if "scratch" in methods:
-        submit("scratch", s, run_target, root_dir, target, s, "scratch", expert_dirs[s])
+        submit("scratch", s, run_target, root_dir, source, target, s, "scratch", expert_dirs[s])
     try:
       while pending:
         done, _ = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
@@ -408,7 +412,7 @@ def _run_jobs(root_dir, source, target, seeds, methods, expert_dirs, gin_files, 
             autoencoders[s] = result
             for method in methods:
               if method != "scratch":
-                submit(method, s, run_target, root_dir, target, s, method, expert_dirs[s])
+                submit(method, s, run_target, root_dir, source, target, s, method, expert_dirs[s])
           else:
             targets[(kind, s)] = result
     except BaseException:

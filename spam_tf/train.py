@@ -32,6 +32,7 @@ from absl import logging
 import gin
 import numpy as np
 import tensorflow as tf
+from tensorboard.plugins.hparams import api as hparams_api
 from tf_agents.policies import policy_saver
 
 from spam_tf import agents
@@ -214,12 +215,14 @@ class _Progress:
         os.remove(os.path.join(self.dir, name))
 
 
-@gin.configurable(denylist=["env_id", "run_dir", "log_dir", "seed", "start_fn", "label"])
-def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
+@gin.configurable(denylist=["env_id", "run_dir", "log_dir", "seed", "start_fn", "label", "hparams"])
+def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=None,
                iterations=100, batch_steps=5000, num_envs=8, eval_episodes=5,
                eval_interval=1, checkpoint_interval=10, convergence_return=None):
   """Trains one agent; returns the result dict (also written to run_dir/result.json).
 
+  hparams: None, or {name: str/int/float} logged through TensorBoard's HParams plugin
+    (e.g. method, seed, source, target) so runs can be filtered there.
   start_fn: None for TF-Agents' random initialisation, or a function
     (discrete, fresh actor arrays) -> actor arrays of the start point (SPAM's
     M_SPAM); it gets the seeded fresh initialisation, so parts it does not fill
@@ -275,6 +278,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="",
                                "Eval/AverageEpisodeLength": eval_length})
     with files.tf_writes("TensorBoard events"), writer.as_default(step=0):
       tf.summary.histogram("Weights/Start", start_weights)
+      if hparams:  # TensorBoard's HParams dashboard filters runs by these
+        hparams_api.hparams(hparams)
     logging.info("[%s] start: eval return %.1f", label, eval_return)
   else:
     logging.info("[%s] resuming from the checkpoint of iteration %d", label,

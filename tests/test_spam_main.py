@@ -126,6 +126,20 @@ def test_tensorboard_has_returns_sparsity_and_histograms(smoke_run):
     assert "Autoencoder/ReconstructionMSE" in tags_by_run[f"seed_{seed}/autoencoder"]
 
 
+def test_tensorboard_runs_carry_hparams_to_filter_by(smoke_run):
+  from tensorboard.backend.event_processing import event_accumulator as ea
+  from tensorboard.plugins.hparams import plugin_data_pb2
+  root, _, _ = smoke_run
+  for stage, method in (("source_expert", "expert"), ("target_spam", "spam"), ("target_scratch", "scratch")):
+    acc = ea.EventAccumulator(os.path.join(root, "logs", "seed_1", stage), size_guidance={ea.TENSORS: 0})
+    acc.Reload()
+    content = acc.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    values = {name: (value.string_value or value.number_value) for name, value in hparams.items()}
+    assert values == {"method": method, "seed": 1, "stage": stage, "source": "CartPole-v1",
+                      "target": "CartPole-v1" if method == "expert" else "InvertedPendulum-v4"}
+
+
 def test_exported_target_policy_loads_with_plain_tensorflow(smoke_run):
   root, _, _ = smoke_run
   saved_model = os.path.join(root, json.load(open(os.path.join(root, "summary.json")))["target_spam"]["saved_model"])
@@ -183,11 +197,13 @@ def kill_when_new(proc, pattern, delay, timeout=300):
 
 # Where each kill lands, in the order a smoke run reaches them (each rerun resumes
 # and is killed at the next one); max random delay after the marker appears.
+# (An autoencoder starts only when its seed's expert has its result.json, after the
+# export: so no autoencoder exists yet at the second kill.)
 KILL_POINTS = [
     ("expert training", "runs/seed_*/source_expert/checkpoints/ckpt-*.index", 0.5),
     ("SavedModel export", "runs/seed_*/*/saved_model.tmp", 0.3),
-    ("between units (a stage of one seed just finished)", "runs/seed_*/*/result.json", 0.0),
     ("autoencoder training", "runs/seed_*/autoencoder", 0.5),
+    ("between units (a stage of one seed just finished)", "runs/seed_*/*/result.json", 0.0),
     ("target training", "runs/seed_*/target_*/checkpoints/ckpt-*.index", 0.5),
 ]
 
