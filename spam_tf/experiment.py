@@ -450,6 +450,6 @@ def report(summary, root_dir):
                f"zeros kept {fmt(spam['zeros_kept_fraction'])}")
     rows.append(line)
   rows.append(f"summary: {os.path.join(root_dir, 'summary.json')}   "
-              f"log: {os.path.join(root_dir, summary.get('log', LOG_FILE))}")
+              f"log: {os.path.join(root_dir, summary['log'])}")
   rows.append(f"TensorBoard: tensorboard --logdir {os.path.join(root_dir, 'logs')}")
   return "\n".join(rows)

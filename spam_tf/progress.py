@@ -105,6 +105,8 @@ class Display:
 
   def refresh(self):
     for unit in self.units:
+      if self.states[unit.label][0]:
+        continue  # finished: its result.json (large) need not be read again
       state = unit_state(unit)
       finished_now = state[0] and not self.states[unit.label][0]
       self.states[unit.label] = state

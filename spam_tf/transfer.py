@@ -51,32 +51,29 @@ def _logit_difference_applies(source_outputs, source_discrete, target_outputs, t
 
 def _logit_difference(kernel, bias, source_discrete, target_outputs, target_discrete):
   """Maps a head's (kernel [h, n], bias [n]) between a 2-way categorical and a 1-D Gaussian."""
-  if source_discrete and not target_discrete and kernel.shape[1] == 2 and target_outputs == 1:
+  if not _logit_difference_applies(kernel.shape[1], source_discrete, target_outputs, target_discrete):
+    kind = lambda discrete, n: f"{n}-way categorical" if discrete else f"{n}-D Gaussian"
+    raise TransferError(
+        f"head strategy 'logit_difference' maps a 2-way categorical to a 1-D Gaussian (or back); "
+        f"got {kind(source_discrete, kernel.shape[1])} -> {kind(target_discrete, target_outputs)}: "
+        f"use transfer.head_strategy='overlap' or 'reinit'")
+  if source_discrete:
     return kernel[:, 1:2] - kernel[:, 0:1], bias[1:2] - bias[0:1]
-  if not source_discrete and target_discrete and kernel.shape[1] == 1 and target_outputs == 2:
-    return np.concatenate([-kernel / 2, kernel / 2], axis=1), np.concatenate([-bias / 2, bias / 2])
-  kind = lambda discrete, n: f"{n}-way categorical" if discrete else f"{n}-D Gaussian"
-  raise TransferError(
-      f"head strategy 'logit_difference' maps a 2-way categorical to a 1-D Gaussian (or back); "
-      f"got {kind(source_discrete, kernel.shape[1])} -> {kind(target_discrete, target_outputs)}: "
-      f"use transfer.head_strategy='overlap' or 'reinit'")
+  return np.concatenate([-kernel / 2, kernel / 2], axis=1), np.concatenate([-bias / 2, bias / 2])
 
 
 def _mapped(source, target_init, index_map, axis, name):
-  """target_init with its rows (axis 0) or columns (axis 1) i taken from the source's
-  index_map[i] (None: kept)."""
+  """target_init with its entries i along `axis` (rows 0, columns 1) taken from the
+  source's index_map[i] (None: kept)."""
   target_size, source_size = target_init.shape[axis], source.shape[axis]
   if len(index_map) != target_size or any(
       i is not None and not (isinstance(i, int) and 0 <= i < source_size) for i in index_map):
     raise TransferError(f"transfer.{name} must list, for each of the target's {target_size} "
                         f"entries, a source index in [0, {source_size}) or None; got {tuple(index_map)}")
   out = np.array(target_init, np.float32, copy=True)
-  for target_index, source_index in enumerate(index_map):
-    if source_index is not None:
-      if axis == 0:
-        out[target_index] = source[source_index]
-      else:
-        out[..., target_index] = source[..., source_index]
+  mapped = [t for t, i in enumerate(index_map) if i is not None]
+  # moveaxis gives views: writing through the view fills `out` along `axis`.
+  np.moveaxis(out, axis, 0)[mapped] = np.moveaxis(source, axis, 0)[[index_map[t] for t in mapped]]
   return out
 
 
