@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from spam_tf import files
+from spam_tf import metrics
 
 
 @gin.configurable
@@ -75,6 +76,7 @@ def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rat
       "code_dim": int(genome.shape[1]), "epochs": epochs,
       "initial_mse": losses[0], "reconstruction_mse": float(np.mean((reconstruction - vectors) ** 2)),
       "loss_curve": losses, "model": "autoencoder.keras", "codes": "codes.npz",
+      "zero_ratio": metrics.zero_ratio(reconstruction[0]),
   }
   files.write_json(result_path, result)
   return result

@@ -18,7 +18,13 @@ flags.DEFINE_multi_string("gin_file", [], "Gin config file(s), applied in order.
 flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'train_eval.iterations=50'.")
 flags.DEFINE_string("source_expert_dir", None,
                     "Reuse the source experts of an earlier run (its root_dir) instead of training them.")
-flags.DEFINE_integer("workers", 2, "Parallel worker processes (one per core).")
+flags.DEFINE_integer("workers", None, "Units run at once on a local Ray (default: the machine's cores).",
+                     lower_bound=1)
+flags.DEFINE_enum("backend", "ray", ["ray", "inprocess"],
+                  "ray: units as Ray tasks (local Ray, or --ray_address); inprocess: one by one "
+                  "in this process, for debugging.")
+flags.DEFINE_string("ray_address", None, "An existing Ray cluster to run on (e.g. 10.0.0.5:6379); "
+                    "default: a local Ray started and stopped with this command.")
 flags.DEFINE_list("methods", None, "Start-point methods to train f2 from (spam_tf/start_points.py): "
                   "scratch, spam, copy, prune, relu, relu_prune, noise; default: all.")
 
@@ -40,10 +46,10 @@ def parse_seeds(text):
 
 
 def _user_errors():
-  from spam_tf import envs, experiment, files, train, transfer
+  from spam_tf import engine, envs, experiment, files, train, transfer
   # ValueError covers evaluate.PolicyLoadError; OSError a parent-side write that failed
   # (summary.json, run.json, config.gin).
-  return (envs.EnvError, experiment.ExperimentError, transfer.TransferError,
+  return (envs.EnvError, experiment.ExperimentError, engine.EngineError, transfer.TransferError,
           train.TrainingDiverged, files.RootLockedError, ValueError, FloatingPointError, OSError)
 
 
@@ -80,13 +86,36 @@ def _parse_flags(argv):
 def spam_main(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from spam_tf import experiment  # heavy import (TensorFlow) after flag parsing
+  from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
   seeds = parse_seeds(FLAGS.seeds)
   root_dir = FLAGS.root_dir or os.path.join("runs", f"{FLAGS.source}_to_{FLAGS.target}")
-  summary = experiment.run(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
-                           FLAGS.gin_bindings, FLAGS.source_expert_dir, FLAGS.workers,
-                           FLAGS.methods or experiment.METHODS)
-  console.out(experiment.report(summary, root_dir))
+  summary = sweep.run_single(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
+                             FLAGS.gin_bindings, FLAGS.source_expert_dir,
+                             FLAGS.methods if FLAGS.methods is not None else experiment.METHODS,
+                             **_engine_args())
+  console.out(experiment.report(summary) + "\n" + sweep.footer(root_dir, summary))
+  return 0
+
+
+def _engine_args():
+  return {"backend": FLAGS.backend, "workers": FLAGS.workers, "ray_address": FLAGS.ray_address}
+
+
+def define_sweep_flags():
+  flags.DEFINE_string("sweep", None, "A sweep file, e.g. configs/sweeps/paper.gin.")
+  flags.mark_flag_as_required("sweep")
+  flags.mark_flag_as_required("root_dir")
+
+
+def spam_sweep(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
+  seeds = parse_seeds(FLAGS.seeds) if FLAGS["seeds"].present else None
+  summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
+                            **_engine_args())
+  tables = [experiment.report(s) for s in summary["experiments"].values()]
+  console.out("\n\n".join(tables) + "\n" + sweep.footer(FLAGS.root_dir, summary))
   return 0
 
 

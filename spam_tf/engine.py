@@ -1,0 +1,109 @@
+"""Runs a graph of units (spam_tf.units) on Ray, or one by one in this process.
+
+Backends:
+  ray        a Ray task per unit; a unit's dependencies are passed as the object
+             refs of their tasks, so Ray itself starts a unit once what it reads is
+             done (no scheduler here). Without an address, a local Ray starts in this
+             process with `workers` CPUs (default: the machine's cores) and stops with
+             it; with one, the same tasks go to that cluster. A task whose worker
+             process dies (killed, out of memory) is retried by Ray; the retry resumes
+             from the unit's latest checkpoint.
+  inprocess  the units in dependency order in this process, for debugging.
+
+Units whose results are on disk are not run again, whatever the backend. The
+worker function `execute(root_dir, unit, worker_state, *dep_results)` resets
+gin and Keras before each unit and seeds everything itself, so a unit's result
+does not depend on which units ran before it in the same process.
+"""
+import os
+
+from spam_tf import units as units_lib
+
+BACKENDS = ("ray", "inprocess")
+RAY_TASK_RETRIES = 3
+# Tasks exchange small dicts; Ray's default store (30% of RAM) would reserve GiBs of /dev/shm.
+OBJECT_STORE_BYTES = 256 * 1024 * 1024
+
+
+class EngineError(ValueError):
+  """A backend that cannot start (one line, for the user)."""
+
+
+def run(units, root_dir, execute, worker_state, backend="ray", workers=None, ray_address=None,
+        on_poll=lambda: None):
+  """Runs every unit not yet finished; returns {unit: result} for all of them.
+
+  units: every unit to have, deps included, in dependency order
+  (units_lib.in_dependency_order). on_poll: called about twice a second.
+  """
+  if backend not in BACKENDS:
+    raise EngineError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+  results = {}
+  for unit in units:
+    finished = units_lib.finished_result(root_dir, unit)
+    if finished is not None:
+      results[unit] = finished
+  todo = [u for u in units if u not in results]
+  if backend == "inprocess":
+    for unit in todo:
+      on_poll()
+      results[unit] = execute(root_dir, unit, worker_state, *[results[d] for d in unit.deps])
+    return results
+  if todo:
+    results.update(_run_on_ray(todo, results, root_dir, execute, worker_state, workers,
+                               ray_address, on_poll))
+  return results
+
+
+def _run_on_ray(todo, finished, root_dir, execute, worker_state, workers, ray_address, on_poll):
+  import ray  # pylint: disable=import-outside-toplevel  (heavy; the inprocess backend never needs it)
+  _start_ray(ray, workers, ray_address)
+  pending = {}
+  try:
+    remote = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES)(execute)
+    refs = {}
+    for unit in todo:  # dependency order: a dep's ref exists before its dependents
+      deps = [refs[d] if d in refs else finished[d] for d in unit.deps]
+      refs[unit] = remote.remote(os.path.abspath(root_dir), unit, worker_state, *deps)
+    pending.update({ref: unit for unit, ref in refs.items()})
+    results = {}
+    while pending:
+      ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+      on_poll()
+      for ref in ready:
+        results[pending.pop(ref)] = _get(ray, ref)
+    return results
+  except BaseException:
+    # Stop the other units now: their finished iterations are checkpointed.
+    for ref in pending:
+      ray.cancel(ref, force=True)
+    raise
+  finally:
+    ray.shutdown()
+
+
+def _get(ray, ref):
+  """ray.get, re-raising a unit's own error as itself (not wrapped in RayTaskError)."""
+  try:
+    return ray.get(ref)
+  except ray.exceptions.RayTaskError as e:
+    if isinstance(e.cause, Exception):
+      raise e.cause from None
+    raise
+
+
+def _start_ray(ray, workers, ray_address):
+  os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no network calls from a local run
+  if ray_address:
+    try:
+      ray.init(address=ray_address, log_to_driver=False,
+               runtime_env={"py_modules": [os.path.dirname(os.path.abspath(__file__))]})
+    except Exception as e:  # pylint: disable=broad-except  (refused, timed out, bad token: all one line)
+      text = str(e).strip().splitlines()
+      raise EngineError(
+          f"cannot connect to the Ray cluster at {ray_address} ({text[0] if text else type(e).__name__}); "
+          "is it running, and for token authentication are RAY_AUTH_MODE=token and the cluster's "
+          "token set (README)?") from None
+    return
+  ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+           object_store_memory=OBJECT_STORE_BYTES)

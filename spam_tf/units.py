@@ -1,0 +1,146 @@
+"""Units of work and their content-derived identities.
+
+A unit is one trained thing: a source expert (kind 'expert'), an autoencoder on
+that expert ('autoencoder') or one f2 run on the target ('target', with its
+start-point method). Its identity is what determines its result: kind, env,
+method, seed, the gin bindings that reach it and the identities of the units it
+reads. Two experiments that need the same unit therefore name the same folder,
+and it is trained once (the CartPole experts serve the paper's 4.1, 4.2 and
+4.3; the InvertedPendulum scratch runs serve 4.1 and 4.2).
+
+Which bindings reach a unit (the rest are left out of its config and its key):
+  expert       everything but scope 'target/', transfer and the autoencoder's;
+  autoencoder  the expert's, plus build_autoencoder and train_autoencoder;
+  target       everything but scope 'source/' (scratch: also without transfer and
+               the autoencoder's, which only a start point from a source reads).
+Unknown sections count as reaching every unit: a key may split units that could
+have been shared, never share units that differ.
+
+Layout under root_dir:
+  units/<kind>/<label>/<config hash>/seed_<s>/   result.json (present = done), ...
+  units/<kind>/<label>/<config hash>/config.gin  the unit's exact gin config
+  logs/<kind>/<label>/<config hash>/seed_<s>/    its TensorBoard run
+"""
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from typing import Optional, Tuple
+
+from spam_tf import files
+
+RESULT_FILE = "result.json"
+SPARSITY_FILE = "sparsity.json"
+KINDS = ("expert", "autoencoder", "target")
+_AUTOENCODER = ("build_autoencoder", "train_autoencoder")
+_TRANSFER = ("transfer",)
+_HEADER = re.compile(r"^# Parameters for (?:(\w+)/)?([\w.]+):$", re.M)
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+  """One unit of a sweep. deps: the units whose results it reads (expert, autoencoder)."""
+  kind: str
+  env_id: str
+  seed: int
+  config: str                  # the gin text parsed before the unit runs
+  method: Optional[str] = None  # target units: the start-point method
+  source: Optional[str] = None  # target units from a source: its env id
+  deps: Tuple["Unit", ...] = ()
+  external_dir: Optional[str] = None  # an expert reused from another root (--source_expert_dir)
+
+  @property
+  def family(self):
+    """The unit's folder without its seed: units that differ only by seed share it."""
+    identity = json.dumps([self.kind, self.env_id, self.method, self.source, self.config,
+                           self.external_dir and os.path.dirname(os.path.abspath(self.external_dir)),
+                           [d.family for d in self.deps]])
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+    label = [self.kind, self.env_id]
+    if self.kind == "target":
+      label += [self.method] + ([f"from_{self.source}"] if self.source else [])
+    return os.path.join(*label, digest)
+
+  @property
+  def name(self):
+    """Readable label for progress lines and errors."""
+    what = self.kind if self.kind != "target" else f"target {self.method}"
+    return f"seed {self.seed} {what} {self.env_id}"
+
+  def run_dir(self, root_dir):
+    if self.external_dir:
+      return self.external_dir
+    return os.path.join(root_dir, "units", self.family, f"seed_{self.seed}")
+
+  def log_dir(self, root_dir):
+    return os.path.join(root_dir, "logs", self.family, f"seed_{self.seed}")
+
+
+def sections(config_text):
+  """Splits gin.config_str() output into [(scope or '', configurable, text)]."""
+  result = []
+  for block in config_text.strip().split("\n\n"):
+    match = _HEADER.search(block)
+    scope, name = (match.group(1) or "", match.group(2)) if match else ("", "")
+    result.append((scope, name, block.strip()))
+  return result
+
+
+def config_for(kind, config_text, from_source=True):
+  """The part of an experiment's config that reaches a unit of `kind` (see module doc)."""
+  kept = []
+  for scope, name, block in sections(config_text):
+    if kind == "expert":
+      keep = scope != "target" and name not in _TRANSFER + _AUTOENCODER
+    elif kind == "autoencoder":
+      keep = scope != "target" and name not in _TRANSFER
+    else:
+      keep = scope != "source" and (from_source or name not in _TRANSFER + _AUTOENCODER)
+    if keep:
+      kept.append(block)
+  return "\n\n".join(kept) + "\n" if kept else ""
+
+
+def finished_result(root_dir, unit):
+  """The unit's result when it is done (result.json, and for a target from a source its
+  sparsity.json), else None."""
+  run_dir = unit.run_dir(root_dir)
+  result_path = os.path.join(run_dir, RESULT_FILE)
+  if not os.path.isfile(result_path):
+    return None
+  result = files.read_json(result_path)
+  if unit.kind != "target":
+    return result
+  if not unit.source:
+    return {"target": result, "sparsity": None}
+  sparsity_path = os.path.join(run_dir, SPARSITY_FILE)
+  if not os.path.isfile(sparsity_path):
+    return None
+  return {"target": result, "sparsity": files.read_json(sparsity_path)}
+
+
+def write_config(root_dir, unit):
+  """Writes the unit's gin config beside its seeds (once per family)."""
+  if unit.external_dir:
+    return
+  path = os.path.join(root_dir, "units", unit.family, "config.gin")
+  if not os.path.isfile(path):
+    files.write_text(path, unit.config)
+
+
+def in_dependency_order(units):
+  """Every unit reachable from `units`, each once, each after its deps."""
+  ordered, seen = [], set()
+
+  def visit(unit):
+    if unit in seen:
+      return
+    for dep in unit.deps:
+      visit(dep)
+    seen.add(unit)
+    ordered.append(unit)
+
+  for unit in units:
+    visit(unit)
+  return ordered
