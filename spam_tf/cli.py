@@ -186,6 +186,6 @@ def spam_learners(argv):
   seeds = parse_seeds(FLAGS.seeds)
   table = learners.run(FLAGS.root_dir or os.path.join("runs", "learners"), FLAGS.envs, seeds,
                        FLAGS.candidates or list(learners.CANDIDATES), FLAGS.gin_file,
-                       FLAGS.gin_bindings, FLAGS.workers)
+                       FLAGS.gin_bindings, **_engine_args())
   console.out(learners.format_table(table))
   return 0

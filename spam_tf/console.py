@@ -79,14 +79,25 @@ def _add_file_handler(path):
 
 def worker_state():
   """What a worker process needs to log like its parent (picklable)."""
-  return {"mode": _state["mode"], "log_path": _state["log_path"]}
+  return {"mode": _state["mode"], "log_path": _state["log_path"], "pid": os.getpid()}
 
 
 def setup_worker(state):
-  """In a worker process: absl logs INFO to the inherited stderr (the log file when quiet)."""
+  """In a worker process (a Ray worker: its fds point at Ray's own log files): when
+  quiet, fds 1 and 2 go to the run's log (appended, as the parent's do); absl logs
+  INFO to stderr. Nothing to do in the parent itself (the in-process backend)."""
+  if state["pid"] == os.getpid():
+    return
   from absl import flags
   if not flags.FLAGS.is_parsed():  # else absl prefixes "Logging before flag parsing"
     flags.FLAGS.mark_as_parsed()
+  if state["mode"] == "quiet" and state["log_path"]:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    log_fd = os.open(state["log_path"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_fd, 1)
+    os.dup2(log_fd, 2)
+    os.close(log_fd)
   logging.use_absl_handler()  # absl's format (time, file:line) in the log, as in the parent
   logging.set_verbosity(logging.INFO)
   _state["mode"] = state["mode"]

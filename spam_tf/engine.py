@@ -38,6 +38,7 @@ def run(units, root_dir, execute, worker_state, backend="ray", workers=None, ray
   """
   if backend not in BACKENDS:
     raise EngineError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+  units = list(dict.fromkeys(units))  # a unit listed twice runs once
   results = {}
   for unit in units:
     finished = units_lib.finished_result(root_dir, unit)

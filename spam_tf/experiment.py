@@ -122,7 +122,7 @@ def _output_activation():
 def _run_target(root_dir, unit, expert_result=None, autoencoder_result=None):
   """f2 on the target from the unit's start point; {"target": result, "sparsity": ...}."""
   del autoencoder_result  # read from its files
-  hparams = {"method": unit.method, "source": unit.source or "", "target": unit.env_id}
+  hparams = {"method": unit.method, "source": unit.source or "none", "target": unit.env_id}
   if not unit.source:
     return {"target": _train(root_dir, unit, "target", hparams), "sparsity": None}
   expert_dir, ae_dir = (d.run_dir(root_dir) for d in unit.deps)
@@ -223,7 +223,7 @@ def _mean_or_none(values):
 def _method_summary(root_dir, method, target_units, outcomes, threshold):
   """One method's summary over seeds; target_units, outcomes: aligned with the seeds."""
   summary = _stage_summary([o["target"] for o in outcomes], threshold)
-  summary["run_dirs"] = [os.path.relpath(u.run_dir(root_dir), root_dir) for u in target_units]
+  summary.update(_dirs(root_dir, target_units))
   summary["saved_models"] = [os.path.join(d, "saved_model") for d in summary["run_dirs"]]
   summary["saved_model"] = summary["saved_models"][0]
   sparsity = [o["sparsity"] for o in outcomes]
@@ -234,6 +234,12 @@ def _method_summary(root_dir, method, target_units, outcomes, threshold):
   return summary
 
 
+def _dirs(root_dir, seed_units):
+  """Where each seed's unit keeps its files and its TensorBoard run, relative to root_dir."""
+  return {"run_dirs": [os.path.relpath(u.run_dir(root_dir), root_dir) for u in seed_units],
+          "log_dirs": [os.path.relpath(u.log_dir(root_dir), root_dir) for u in seed_units]}
+
+
 def summarize(root_dir, plan, results):
   """summary.json's dict for one experiment. plan: sweep.Plan; results: {unit: result}."""
   seeds, methods = plan.seeds, plan.methods
@@ -241,8 +247,7 @@ def summarize(root_dir, plan, results):
   summary = {"name": plan.experiment.name, "source": plan.experiment.source,
              "target": plan.experiment.target, "seeds": list(seeds), "methods": list(methods),
              "source_expert": _stage_summary(experts, experts[0]["convergence_return"])}
-  summary["source_expert"]["run_dirs"] = [
-      os.path.relpath(plan.experts[s].run_dir(root_dir), root_dir) for s in seeds]
+  summary["source_expert"].update(_dirs(root_dir, [plan.experts[s] for s in seeds]))
   if plan.autoencoders:
     autoencoders = [results[plan.autoencoders[s]] for s in seeds]
     summary["autoencoder"] = {
@@ -250,7 +255,7 @@ def summarize(root_dir, plan, results):
         "zero_ratio": float(np.mean([a["zero_ratio"] for a in autoencoders])),
         "reconstruction_mse_per_seed": [a["reconstruction_mse"] for a in autoencoders],
         "zero_ratio_per_seed": [a["zero_ratio"] for a in autoencoders],
-        "run_dirs": [os.path.relpath(plan.autoencoders[s].run_dir(root_dir), root_dir) for s in seeds],
+        **_dirs(root_dir, [plan.autoencoders[s] for s in seeds]),
     }
   for method in methods:
     target_units = [plan.targets[(method, s)] for s in seeds]

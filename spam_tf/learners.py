@@ -2,8 +2,9 @@
 
 Each candidate is a list of gin bindings on top of the project's defaults (and
 the --gin_file/--gin_bindings given). Every (candidate, env, seed) trains from
-scratch with train.train_eval under <root_dir>/<candidate>/<env>/seed_<s>/
-(resumable: a finished run's result.json is reused) and is scored by:
+scratch with train.train_eval as a scratch target unit
+(spam_tf/units.py: <root_dir>/units/target/<env>/scratch/<config hash>/seed_<s>/,
+resumable, a finished run's result.json is reused) on spam_tf/engine.py and is scored by:
 
   reached   the greedy eval return hits the task maximum at some iteration;
   held      the mean greedy eval return over the last `hold_window` iterations
@@ -12,17 +13,18 @@ scratch with train.train_eval under <root_dir>/<candidate>/<env>/seed_<s>/
   iterations to the maximum (first iteration; never = iterations + 1);
   steps per iteration / batch_steps.
 """
-import concurrent.futures as cf
-import multiprocessing
 import os
 
+import gin
 import numpy as np
 
 from spam_tf import console
+from spam_tf import engine
 from spam_tf import experiment
 from spam_tf import files
 from spam_tf import progress
 from spam_tf import train
+from spam_tf import units as units_lib
 
 # The search documented in WORKSPACE.md ("Learner search"). Each candidate binds every
 # searched parameter (the defaults before the search, then its changes), so its
@@ -86,35 +88,41 @@ def summarize(scores, batch_steps):
   }
 
 
-def _run_one(root_dir, candidate, bindings, env_id, seed, base_files, base_bindings):
-  experiment.parse_gin(base_files, list(base_bindings) + list(bindings))
-  run_dir = os.path.join(root_dir, candidate, env_id, f"seed_{seed}")
-  return train.train_eval(env_id, run_dir, os.path.join(run_dir, "logs"), seed,
-                          label=f"{candidate} {env_id} seed {seed}")
-
-
-def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), workers=2):
+def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), backend="ray",
+        workers=None, ray_address=None):
   """Runs (or resumes) every (candidate, env, seed); returns {candidate: {env: row}}."""
   unknown = sorted(set(candidates) - set(CANDIDATES))
   if unknown:
     raise ValueError(f"unknown candidate(s) {unknown}; choose from {sorted(CANDIDATES)}")
-  experiment.parse_gin(gin_files, gin_bindings)
-  train.check_config()
   for env_id in env_ids:
     experiment.envs_lib.make(env_id).close()
-  os.makedirs(root_dir, exist_ok=True)
-  jobs = [(c, e, s) for c in candidates for e in env_ids for s in seeds]
-  with files.RootLock(root_dir):
-    console.log_to(os.path.join(root_dir, "spam_learners.log"))
-    results = _run_jobs(root_dir, jobs, list(gin_files), list(gin_bindings), workers)
-  table = {}
+  runs, iterations, batch_steps = {}, {}, {}
   for candidate in candidates:
     experiment.parse_gin(gin_files, list(gin_bindings) + CANDIDATES[candidate])
-    batch_steps = train.configured()["batch_steps"]
-    table[candidate] = {
-        env_id: {**summarize([score(results[(candidate, env_id, s)]) for s in seeds], batch_steps),
-                 "per_seed": [score(results[(candidate, env_id, s)]) for s in seeds]}
-        for env_id in env_ids}
+    train.check_config()
+    config = units_lib.config_for("target", gin.config_str(), from_source=False)
+    iterations[candidate] = train.configured("target")["iterations"]
+    batch_steps[candidate] = train.configured("target")["batch_steps"]
+    for env_id in env_ids:
+      for s in seeds:  # a run from scratch is a scratch target unit of that config
+        runs[(candidate, env_id, s)] = units_lib.Unit("target", env_id, s, config, method="scratch")
+  os.makedirs(root_dir, exist_ok=True)
+  with files.RootLock(root_dir):
+    console.log_to(os.path.join(root_dir, "spam_learners.log"))
+    display = progress.Display(
+        [progress.Unit(f"{c} {e} seed {s}", unit.run_dir(root_dir), iterations[c])
+         for (c, e, s), unit in runs.items()], console.stream(), "learner search", console.log_path())
+    try:
+      results = engine.run(list(runs.values()), root_dir, experiment.execute_unit,
+                           console.worker_state(), backend, workers, ray_address, display.refresh)
+    finally:
+      display.close()
+  table = {}
+  for candidate in candidates:
+    scores = {env_id: [score(results[runs[(candidate, env_id, s)]]["target"]) for s in seeds]
+              for env_id in env_ids}
+    table[candidate] = {env_id: {**summarize(scores[env_id], batch_steps[candidate]),
+                                 "per_seed": scores[env_id]} for env_id in env_ids}
   _record(os.path.join(root_dir, "learners.json"), table, seeds, gin_files, gin_bindings)
   return table
 
@@ -126,33 +134,6 @@ def _record(path, table, seeds, gin_files, gin_bindings):
     recorded[candidate] = {"bindings": CANDIDATES[candidate], "gin_files": list(gin_files),
                            "gin_bindings": list(gin_bindings), "seeds": list(seeds), "envs": rows}
   files.write_json(path, recorded)
-
-
-def _run_jobs(root_dir, jobs, gin_files, gin_bindings, workers):
-  units = []
-  for candidate, env_id, seed in jobs:
-    experiment.parse_gin(gin_files, gin_bindings + CANDIDATES[candidate])
-    units.append(progress.Unit(f"{candidate} {env_id} seed {seed}",
-                               os.path.join(root_dir, candidate, env_id, f"seed_{seed}"),
-                               train.configured()["iterations"]))
-  display = progress.Display(units, console.stream(), "learner search", console.log_path())
-  context = multiprocessing.get_context("spawn")
-  results = {}
-  with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context,
-                              initializer=experiment._worker_init,  # pylint: disable=protected-access
-                              initargs=(os.getpid(), gin_files, gin_bindings,
-                                        console.worker_state())) as pool:
-    pending = {pool.submit(experiment._job, _run_one, root_dir, c, CANDIDATES[c], e, s,  # pylint: disable=protected-access
-                           gin_files, gin_bindings): (c, e, s) for c, e, s in jobs}
-    try:
-      while pending:
-        done, _ = cf.wait(pending, timeout=0.5, return_when=cf.FIRST_COMPLETED)
-        display.refresh()
-        for future in done:
-          results[pending.pop(future)] = future.result()
-    finally:
-      display.close()
-  return results
 
 
 def format_table(table):

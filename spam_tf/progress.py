@@ -143,7 +143,10 @@ class Display:
                rich_progress.TimeElapsedColumn(), rich_progress.TextColumn("ETA"),
                rich_progress.TimeRemainingColumn()]
     self.rich = rich_progress.Progress(
-        *columns, console=rich_console.Console(file=self.stream), refresh_per_second=2)
+        *columns, console=rich_console.Console(file=self.stream), refresh_per_second=2,
+        # sys.stdout/stderr are the log (spam_tf.console): keep what is written there out
+        # of the display (rich would draw it, e.g. Ray's start-up warnings).
+        redirect_stdout=False, redirect_stderr=False)
     self.overall = self.rich.add_task(self._overall_text(), total=self.total_iterations,
                                       completed=self._iterations_done())
     self.unit_tasks = {}

@@ -23,6 +23,7 @@ Layout under root_dir:
 """
 import dataclasses
 import glob
+import json
 import os
 from typing import Optional, Tuple
 
@@ -163,6 +164,7 @@ def _guard_root(root_dir, run_spec, config_text):
   """Refuses to mix another sweep into a root_dir that holds one's results (the seeds
   may differ: finished units are reused and new seeds add units)."""
   run_path = os.path.join(root_dir, "run.json")
+  run_spec = json.loads(json.dumps(run_spec))  # as read back (tuples become lists)
   if os.path.exists(run_path):
     previous = files.read_json(run_path)
     with open(os.path.join(root_dir, "config.gin")) as f:

@@ -19,6 +19,12 @@ def spam_main(repo_root, *args, output=subprocess.PIPE):
                           stdout=output, stderr=output, text=True, cwd=repo_root, env=user_env())
 
 
+def unit_dir(root, stage, seed=0, kind="run_dirs"):
+  """A stage's unit folder (or TensorBoard run: kind="log_dirs") for a seed, from summary.json."""
+  summary = json.load(open(os.path.join(root, "summary.json")))
+  return os.path.join(root, summary[stage][kind][summary["seeds"].index(seed)])
+
+
 def assert_one_line_error(proc, err, expected, context=None):
   """The whole stderr is exactly one line, the project's error (exit 1)."""
   assert proc.returncode == 1, (context, err[-2000:])
@@ -104,26 +110,28 @@ def test_summary_json_has_every_result(smoke_run):
   assert os.path.isdir(os.path.join(root, spam["saved_model"]))
   assert "summary.json" in out and "tensorboard --logdir" in out
   assert os.path.exists(os.path.join(root, "config.gin"))
-  transfer = json.load(open(os.path.join(root, "runs/seed_0/target_spam/transfer.json")))
+  transfer = json.load(open(os.path.join(unit_dir(root, "target_spam"), "transfer.json")))
   assert transfer["hidden_0/kernel"] == "copied" and transfer["head/kernel"] == "logit_difference"
 
 
 def test_tensorboard_has_returns_sparsity_and_histograms(smoke_run):
   from tensorboard.backend.event_processing import event_accumulator as ea
   root, _, _ = smoke_run
-  tags_by_run = {}
-  for run_dir in glob.glob(os.path.join(root, "logs", "seed_*", "*")):
-    acc = ea.EventAccumulator(run_dir, size_guidance={ea.TENSORS: 0})
+  def tags(stage, seed):
+    acc = ea.EventAccumulator(unit_dir(root, stage, seed, "log_dirs"), size_guidance={ea.TENSORS: 0})
     acc.Reload()
-    tags_by_run[os.path.relpath(run_dir, os.path.join(root, "logs"))] = set(acc.Tags()["tensors"])
+    return set(acc.Tags()["tensors"])
+
+  runs = {os.path.dirname(p) for p in glob.glob(os.path.join(root, "logs", "**", "events.out.*"),
+                                                recursive=True)}
+  assert len(runs) == 8  # a TensorBoard run per unit
   for seed in (0, 1):
     for stage in ("source_expert", "target_spam", "target_scratch"):
-      tags = tags_by_run[f"seed_{seed}/{stage}"]
-      assert {"Eval/AverageReturn", "Train/AverageReturn", "Train/Loss",
-              "Perf/EnvStepsPerSecond", "Weights/Start", "Weights/Final"} <= tags, tags
-    assert {"Sparsity/ZeroRatio", "Sparsity/SparsityRatio", "Sparsity/ZerosKeptFraction"} <= tags_by_run[
-        f"seed_{seed}/target_spam"]
-    assert "Autoencoder/ReconstructionMSE" in tags_by_run[f"seed_{seed}/autoencoder"]
+      assert {"Eval/AverageReturn", "Train/AverageReturn", "Train/Loss", "Perf/EnvStepsPerSecond",
+              "Weights/Start", "Weights/Final"} <= tags(stage, seed), (stage, seed)
+    assert {"Sparsity/ZeroRatio", "Sparsity/SparsityRatio",
+            "Sparsity/ZerosKeptFraction"} <= tags("target_spam", seed)
+    assert "Autoencoder/ReconstructionMSE" in tags("autoencoder", seed)
 
 
 def test_tensorboard_runs_carry_hparams_to_filter_by(smoke_run):
@@ -131,12 +139,14 @@ def test_tensorboard_runs_carry_hparams_to_filter_by(smoke_run):
   from tensorboard.plugins.hparams import plugin_data_pb2
   root, _, _ = smoke_run
   for stage, method in (("source_expert", "expert"), ("target_spam", "spam"), ("target_scratch", "scratch")):
-    acc = ea.EventAccumulator(os.path.join(root, "logs", "seed_1", stage), size_guidance={ea.TENSORS: 0})
+    acc = ea.EventAccumulator(unit_dir(root, stage, 1, "log_dirs"), size_guidance={ea.TENSORS: 0})
     acc.Reload()
     content = acc.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
     hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
     values = {name: (value.string_value or value.number_value) for name, value in hparams.items()}
-    assert values == {"method": method, "seed": 1, "stage": stage, "source": "CartPole-v1",
+    # A scratch run has no source (it serves every experiment with its target and config).
+    assert values == {"method": method, "seed": 1, "stage": stage,
+                      "source": "none" if method == "scratch" else "CartPole-v1",
                       "target": "CartPole-v1" if method == "expert" else "InvertedPendulum-v4"}
 
 
@@ -176,22 +186,24 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
   summary = json.load(open(os.path.join(new_root, "summary.json")))
   old = json.load(open(os.path.join(root, "summary.json")))
   assert summary["source_expert"]["eval_returns"] == old["source_expert"]["eval_returns"]
-  assert not os.path.exists(os.path.join(new_root, "runs", "seed_0", "source_expert"))
-  transfer = json.load(open(os.path.join(new_root, "runs/seed_0/target_spam/transfer.json")))
+  assert not os.path.exists(os.path.join(new_root, "units", "expert"))
+  assert unit_dir(new_root, "source_expert") == os.path.join(new_root, os.path.relpath(
+      unit_dir(root, "source_expert"), new_root))
+  transfer = json.load(open(os.path.join(unit_dir(new_root, "target_spam"), "transfer.json")))
   assert set(transfer.values()) == {"copied"}  # same task: the whole reconstruction is the start
 
 
 def kill_when_new(proc, pattern, delay, timeout=300):
   """SIGKILLs proc `delay` seconds after a file matching the glob pattern, and not
   there when proc started, appears."""
-  before = set(glob.glob(pattern))
+  before = set(glob.glob(pattern, recursive=True))
   deadline = time.time() + timeout
-  while not set(glob.glob(pattern)) - before:
+  while not set(glob.glob(pattern, recursive=True)) - before:
     assert proc.poll() is None and time.time() < deadline, f"{pattern} never appeared"
     time.sleep(0.01)
   time.sleep(delay)
   proc.send_signal(signal.SIGKILL)
-  # Workers die with the parent; an orphan would keep the pipes open and hang here.
+  # Ray's processes die with the parent (fate sharing); an orphan would keep writing.
   proc.communicate(timeout=120)
 
 
@@ -200,11 +212,11 @@ def kill_when_new(proc, pattern, delay, timeout=300):
 # (An autoencoder starts only when its seed's expert has its result.json, after the
 # export: so no autoencoder exists yet at the second kill.)
 KILL_POINTS = [
-    ("expert training", "runs/seed_*/source_expert/checkpoints/ckpt-*.index", 0.5),
-    ("SavedModel export", "runs/seed_*/*/saved_model.tmp", 0.3),
-    ("autoencoder training", "runs/seed_*/autoencoder", 0.5),
-    ("between units (a stage of one seed just finished)", "runs/seed_*/*/result.json", 0.0),
-    ("target training", "runs/seed_*/target_*/checkpoints/ckpt-*.index", 0.5),
+    ("expert training", "units/expert/**/checkpoints/ckpt-*.index", 0.5),
+    ("SavedModel export", "units/**/saved_model.tmp", 0.3),
+    ("autoencoder training", "units/autoencoder/*/*/seed_*", 0.5),
+    ("between units (a unit of one seed just finished)", "units/**/result.json", 0.0),
+    ("target training", "units/target/**/checkpoints/ckpt-*.index", 0.5),
 ]
 
 
@@ -236,7 +248,7 @@ def test_sigkill_at_each_stage_then_rerun_equals_uninterrupted(smoke_run, repo_r
 
 
 def test_corrupt_source_expert_is_refused(repo_root, tmp_path):
-  expert = tmp_path / "old" / "runs" / "seed_0" / "source_expert"
+  expert = tmp_path / "old" / "units" / "expert" / "CartPole-v1" / "0123456789" / "seed_0"
   expert.mkdir(parents=True)
   (expert / "result.json").write_text(json.dumps({"env_id": "CartPole-v1"}))
   (expert / "policy_weights.npz").write_bytes(b"not an npz file")
@@ -268,13 +280,13 @@ EARLY_BAD_INPUTS = [
 
 @pytest.mark.parametrize("overrides,expected", EARLY_BAD_INPUTS)
 def test_bad_input_raises_a_user_error(overrides, expected, tmp_path, repo_root, monkeypatch):
-  from spam_tf import cli, experiment
+  from spam_tf import cli, sweep
   monkeypatch.chdir(repo_root)
   args = dict(source="CartPole-v1", target="InvertedPendulum-v4", root_dir=str(tmp_path / "r"),
               seeds=[0], gin_files=["configs/smoke.gin"], gin_bindings=[])
   args.update(overrides)
   with pytest.raises(cli._user_errors(), match=expected):
-    experiment.run(**args)
+    sweep.run_single(**args)
   # Nothing written that a corrected rerun would trip over.
   assert not os.path.exists(os.path.join(args["root_dir"], "summary.json"))
   assert not os.path.exists(os.path.join(args["root_dir"], "run.json"))
@@ -316,7 +328,7 @@ def spam_eval(repo_root, *args):
 def test_spam_eval_runs_an_exported_policy_reproducibly(smoke_run, repo_root, tmp_path):
   from spam_tf import evaluate
   root, _, _ = smoke_run
-  saved_model = os.path.join(root, "runs", "seed_0", "target_spam", "saved_model")
+  saved_model = os.path.join(unit_dir(root, "target_spam"), "saved_model")
   proc = spam_eval(repo_root, f"--saved_model={saved_model}", "--episodes=3", "--seed=5",
                    f"--json={tmp_path}/eval.json")
   out, err = proc.communicate(timeout=300)
@@ -334,7 +346,7 @@ def test_spam_eval_bad_inputs_are_one_line_errors(smoke_run, repo_root, tmp_path
   import shutil
   import tensorflow as tf
   root, _, _ = smoke_run
-  policy_dir = os.path.join(root, "runs", "seed_0", "target_spam", "saved_model")
+  policy_dir = os.path.join(unit_dir(root, "target_spam"), "saved_model")
   (tmp_path / "empty").mkdir()
   module = tf.Module()
   module.double = tf.function(lambda x: 2 * x, input_signature=[tf.TensorSpec([None], tf.float32)])
@@ -369,7 +381,7 @@ def test_default_transfer_runs_for_other_space_pairs(source, target, head, repo_
   assert proc.returncode == 0, err[-2000:]
   summary = json.load(open(os.path.join(root, "summary.json")))
   assert (summary["source"], summary["target"]) == (source, target)
-  how = json.load(open(os.path.join(root, "runs/seed_0/target_spam/transfer.json")))
+  how = json.load(open(os.path.join(unit_dir(root, "target_spam"), "transfer.json")))
   assert how["hidden_0/kernel"] == "reinit" and how["hidden_1/kernel"] == "copied"
   assert how["head/kernel"] == how["head/bias"] == head
 
@@ -389,10 +401,9 @@ def test_every_start_point_method_end_to_end(smoke_run, repo_root, tmp_path):
   summary = json.load(open(os.path.join(new_root, "summary.json")))
   methods = ["scratch", "spam", "copy", "prune", "relu", "relu_prune", "noise"]
   assert summary["methods"] == methods and all(f"target_{m}" in out for m in methods)
-  expert = train.load_weights(os.path.join(root, "runs", "seed_0", "source_expert"))
-  reconstruction = autoencoder.load_reconstruction(os.path.join(new_root, "runs", "seed_0", "autoencoder"))
-  start = {m: train.load_weights(os.path.join(new_root, "runs", "seed_0", f"target_{m}"), "start")
-           for m in methods}
+  expert = train.load_weights(unit_dir(root, "source_expert"))
+  reconstruction = autoencoder.load_reconstruction(unit_dir(new_root, "autoencoder"))
+  start = {m: train.load_weights(unit_dir(new_root, f"target_{m}"), "start") for m in methods}
   np.testing.assert_array_equal(start["spam"], reconstruction)
   np.testing.assert_array_equal(start["copy"], expert)
   np.testing.assert_array_equal(start["relu"], np.maximum(expert, 0))

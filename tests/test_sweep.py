@@ -1,0 +1,236 @@
+"""Sweeps: unit identities and sharing, Ray vs in-process, a killed Ray worker, kill and rerun."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from tests.conftest import user_env
+
+SMOKE_SWEEP = "configs/sweeps/smoke.gin"
+
+
+def spam_sweep(repo_root, root, *args, output=subprocess.PIPE):
+  return subprocess.Popen([sys.executable, os.path.join(repo_root, "bin", "spam_sweep"),
+                           f"--sweep={SMOKE_SWEEP}", f"--root_dir={root}", *args],
+                          stdout=output, stderr=output, text=True, cwd=repo_root, env=user_env())
+
+
+def finish(proc, timeout=600):
+  out, err = proc.communicate(timeout=timeout)
+  assert proc.returncode == 0, err[-3000:]
+  return out, err
+
+
+@pytest.fixture(scope="module")
+def ray_sweep(tmp_path_factory, repo_root):
+  root = str(tmp_path_factory.mktemp("sweep") / "ray")
+  out, err = finish(spam_sweep(repo_root, root))
+  return root, out, err
+
+
+def unit_results(root):
+  """{unit folder relative to root: (result.json's numbers, final weights)} of every unit."""
+  found = {}
+  for path in glob.glob(os.path.join(root, "units", "**", "result.json"), recursive=True):
+    result = json.load(open(path))
+    numbers = {k: result[k] for k in ("eval_returns", "stochastic_eval_returns", "train_returns",
+                                      "loss_curve", "reconstruction_mse") if k in result}
+    weights = os.path.join(os.path.dirname(path), "policy_weights.npz")
+    arrays = dict(np.load(weights)) if os.path.exists(weights) else {}
+    found[os.path.relpath(os.path.dirname(path), root)] = (numbers, arrays)
+  return found
+
+
+def assert_same_results(a, b):
+  results_a, results_b = unit_results(a), unit_results(b)
+  assert sorted(results_a) == sorted(results_b)
+  for unit, (numbers, arrays) in results_a.items():
+    assert numbers == results_b[unit][0], unit
+    assert arrays.keys() == results_b[unit][1].keys(), unit
+    for key in arrays:
+      np.testing.assert_array_equal(arrays[key], results_b[unit][1][key], err_msg=f"{unit} {key}")
+
+
+# --- unit identities (no training) -------------------------------------------
+
+CONFIG = """# Parameters for build_autoencoder:
+# ==============================================================================
+build_autoencoder.output_activation = 'relu'
+
+# Parameters for source/train_eval:
+# ==============================================================================
+source/train_eval.iterations = 4
+
+# Parameters for target/train_eval:
+# ==============================================================================
+target/train_eval.batch_steps = 1000
+
+# Parameters for train_eval:
+# ==============================================================================
+train_eval.num_envs = 4
+
+# Parameters for transfer:
+# ==============================================================================
+transfer.observation_map = (0, 2, 1, 3)
+"""
+
+
+def blocks(text):
+  return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+def test_each_unit_kind_gets_only_the_bindings_that_reach_it():
+  from spam_tf import units
+  assert blocks(units.config_for("expert", CONFIG)) == [
+      "source/train_eval.iterations = 4", "train_eval.num_envs = 4"]
+  assert blocks(units.config_for("autoencoder", CONFIG)) == [
+      "build_autoencoder.output_activation = 'relu'", "source/train_eval.iterations = 4",
+      "train_eval.num_envs = 4"]
+  assert blocks(units.config_for("target", CONFIG)) == [
+      "build_autoencoder.output_activation = 'relu'", "target/train_eval.batch_steps = 1000",
+      "train_eval.num_envs = 4", "transfer.observation_map = (0, 2, 1, 3)"]
+  assert blocks(units.config_for("target", CONFIG, from_source=False)) == [
+      "target/train_eval.batch_steps = 1000", "train_eval.num_envs = 4"]
+
+
+def test_paper_sweep_shares_units_between_experiments(repo_root, monkeypatch):
+  from spam_tf import sweep, units
+  monkeypatch.chdir(repo_root)
+  experiments, methods, seeds, gin_files, gin_bindings = sweep.load("configs/sweeps/paper.gin", [0])
+  plans = {e.name: sweep.plan(e, seeds, methods, gin_files, gin_bindings) for e in experiments}
+  cp_41, ip_41 = plans["paper_4_1_CartPole"], plans["paper_4_1_InvertedPendulum"]
+  p42, mapped, p43 = plans["paper_4_2_transfer"], plans["paper_4_2_mapped"], plans["paper_4_3_suboptimal"]
+  # One CartPole expert (and autoencoder) per seed for 4.1, 4.2, mapped 4.2 and 4.3.
+  assert cp_41.experts[0] == p42.experts[0] == mapped.experts[0] == p43.experts[0]
+  assert cp_41.autoencoders[0] == p42.autoencoders[0] == p43.autoencoders[0]
+  # InvertedPendulum scratch runs serve 4.1 and both 4.2s; 4.3's slower f2 is its own.
+  assert ip_41.targets[("scratch", 0)] == p42.targets[("scratch", 0)] == mapped.targets[("scratch", 0)]
+  assert p43.targets[("scratch", 0)] != p42.targets[("scratch", 0)]
+  # The map changes what a start point is; the long expert is another expert.
+  assert mapped.targets[("spam", 0)] != p42.targets[("spam", 0)]
+  assert plans["paper_fig3_long_expert"].experts[0] != cp_41.experts[0]
+  assert plans["paper_fig3_long_expert"].targets == {}
+  every = units.in_dependency_order([u for p in plans.values() for u in p.units()])
+  # Per seed: 3 experts, 2 autoencoders, 7 + 7 + 6 (4.2 without its own scratch)
+  # + 3 (mapped: spam, copy, relu) + 7 targets.
+  assert len(every) == 3 + 2 + 7 + 7 + 6 + 3 + 7
+  assert len({u.run_dir("r") for u in every}) == len(every)
+
+
+def test_every_sweep_config_loads_and_plans(repo_root, monkeypatch):
+  from spam_tf import sweep
+  monkeypatch.chdir(repo_root)
+  paths = sorted(glob.glob("configs/sweeps/*.gin"))
+  assert {"configs/sweeps/paper.gin", "configs/sweeps/smoke.gin"} <= set(paths)
+  for path in paths:
+    experiments, methods, seeds, gin_files, gin_bindings = sweep.load(path)
+    assert len(seeds) >= 2, path
+    for e in experiments:
+      sweep.plan(e, seeds[:1], methods, gin_files, gin_bindings)
+
+
+# --- running sweeps ------------------------------------------------------------
+
+def test_smoke_sweep_summary_and_shared_experts(ray_sweep):
+  root, out, err = ray_sweep
+  summary = json.load(open(os.path.join(root, "summary.json")))
+  compression, transfer = (summary["experiments"][n] for n in ("cartpole_compression", "cartpole_to_pendulum"))
+  assert compression["methods"] == ["scratch", "spam", "copy"] and transfer["methods"] == ["scratch", "spam"]
+  assert compression["source_expert"]["run_dirs"] == transfer["source_expert"]["run_dirs"]
+  assert len(glob.glob(os.path.join(root, "units", "expert", "*", "*", "seed_*"))) == 2
+  assert err.splitlines()[0].startswith("sweep smoke.gin: 14 units (0 done)")
+  assert "(cartpole_to_pendulum)" in out and "(cartpole_compression)" in out
+
+
+def test_in_process_backend_gives_the_same_results_as_ray(ray_sweep, repo_root, tmp_path):
+  """One process running every unit in turn (TensorFlow state carried over, another
+  order) against Ray's two workers: bit-identical results."""
+  root, _, _ = ray_sweep
+  finish(spam_sweep(repo_root, str(tmp_path / "inprocess"), "--backend=inprocess"))
+  assert_same_results(root, str(tmp_path / "inprocess"))
+
+
+def ray_processes(cwd, marker="ray"):
+  """pids of processes started from cwd whose command line holds marker (Ray's own
+  processes keep the driver's working directory)."""
+  pids = []
+  for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+      if marker in cmdline and os.readlink(f"/proc/{pid}/cwd") == cwd:
+        pids.append(int(pid))
+    except OSError:
+      continue
+  return pids
+
+
+def test_a_killed_ray_worker_is_retried(ray_sweep, repo_root, tmp_path):
+  root, _, _ = ray_sweep
+  killed_root = str(tmp_path / "worker_killed")
+  proc = spam_sweep(repo_root, killed_root)
+  pattern = os.path.join(killed_root, "units", "target", "**", "checkpoints", "ckpt-*.index")
+  deadline = time.time() + 300
+  while not glob.glob(pattern, recursive=True):
+    assert proc.poll() is None and time.time() < deadline, "no target checkpoint appeared"
+    time.sleep(0.05)
+  busy = ray_processes(repo_root, "ray::execute_unit")  # Ray titles a worker by the task it runs
+  assert busy, "no Ray worker running a unit"
+  os.kill(busy[0], signal.SIGKILL)
+  finish(proc)
+  assert_same_results(root, killed_root)
+
+
+def test_a_killed_sweep_resumes_to_the_same_results_and_leaves_no_ray_behind(ray_sweep, repo_root,
+                                                                             tmp_path):
+  root, _, _ = ray_sweep
+  killed_root = str(tmp_path / "killed")
+  before = set(ray_processes(repo_root))
+  proc = spam_sweep(repo_root, killed_root, output=subprocess.DEVNULL)
+  pattern = os.path.join(killed_root, "units", "target", "**", "result.json")
+  deadline = time.time() + 300
+  while not glob.glob(pattern, recursive=True):
+    assert proc.poll() is None and time.time() < deadline, "no target finished"
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait(timeout=60)
+  # Ray's processes share the driver's fate: the workers (which write into root_dir),
+  # raylet and GCS at once. (Its idle dashboard and runtime-env agents notice a dead
+  # raylet by polling and go a minute or two later; they never touch root_dir.)
+  def survivors():
+    return [p for p in set(ray_processes(repo_root)) - before
+            if not any(agent in open(f"/proc/{p}/cmdline").read()
+                       for agent in ("DashboardAgent", "RuntimeEnvAgent"))]
+  deadline = time.time() + 30
+  while survivors() and time.time() < deadline:
+    time.sleep(0.5)
+  assert not survivors(), "Ray processes outlived the killed sweep"
+  assert not os.path.exists(os.path.join(killed_root, "summary.json"))
+  finish(spam_sweep(repo_root, killed_root))
+  assert_same_results(root, killed_root)
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--sweep=configs/sweeps/none.gin"], "config file not found"),
+    (["--backend=threads"], "--backend"),
+    (["--seeds=a,b"], "invalid literal"),
+])
+def test_bad_sweep_input_is_one_line(args, expected, repo_root, tmp_path):
+  proc = spam_sweep(repo_root, str(tmp_path / "r"), *args)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 1 and len(err.splitlines()) == 1, err[-2000:]
+  assert err.startswith("error: ") and expected in err, err
+
+
+def test_bad_experiment_entry_is_a_clear_error(repo_root, tmp_path, monkeypatch):
+  from spam_tf import sweep
+  monkeypatch.chdir(repo_root)
+  bad = tmp_path / "bad.gin"
+  bad.write_text("sweep.experiments = [{'name': 'x', 'source': 'CartPole-v1'}]\n")
+  with pytest.raises(sweep.ExperimentError, match="each experiment is a dict with name, source, target"):
+    sweep.load(str(bad))
