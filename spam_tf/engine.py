@@ -16,6 +16,7 @@ gin and Keras before each unit and seeds everything itself, so a unit's result
 does not depend on which units ran before it in the same process.
 """
 import os
+import socket
 
 from spam_tf import units as units_lib
 
@@ -36,8 +37,7 @@ def run(units, root_dir, execute, worker_state, backend="ray", workers=None, ray
   units: every unit to have, deps included, in dependency order
   (units_lib.in_dependency_order). on_poll: called about twice a second.
   """
-  if backend not in BACKENDS:
-    raise EngineError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+  check_backend(backend, None)
   units = list(dict.fromkeys(units))  # a unit listed twice runs once
   results = {}
   for unit in units:
@@ -91,6 +91,26 @@ def _get(ray, ref):
     if isinstance(e.cause, Exception):
       raise e.cause from None
     raise
+
+
+def check_backend(backend, ray_address):
+  """Before anything is written: a known backend, and a cluster address that answers."""
+  if backend not in BACKENDS:
+    raise EngineError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+  if backend == "ray" and ray_address:
+    _check_reachable(ray_address)
+
+
+def _check_reachable(ray_address):
+  """A refused or unreachable HOST:PORT is one line at once (ray.init would retry for minutes)."""
+  host, _, port = ray_address.rpartition(":")
+  if not host or not port.isdigit():
+    return  # "auto", ray:// and other forms Ray resolves itself
+  try:
+    socket.create_connection((host, int(port)), timeout=10).close()
+  except OSError as e:
+    raise EngineError(f"cannot connect to the Ray cluster at {ray_address}: "
+                      f"{e.strerror or e}; is `ray start --head` running there?") from None
 
 
 def _start_ray(ray, workers, ray_address):

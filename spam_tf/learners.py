@@ -106,6 +106,7 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
     for env_id in env_ids:
       for s in seeds:  # a run from scratch is a scratch target unit of that config
         runs[(candidate, env_id, s)] = units_lib.Unit("target", env_id, s, config, method="scratch")
+  engine.check_backend(backend, ray_address)
   os.makedirs(root_dir, exist_ok=True)
   with files.RootLock(root_dir):
     console.log_to(os.path.join(root_dir, "spam_learners.log"))

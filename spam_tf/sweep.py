@@ -206,8 +206,7 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
   names = [e.name for e in experiments]
   if len(set(names)) != len(names):
     raise ExperimentError(f"experiment names must be distinct: {names}")
-  if backend not in engine.BACKENDS:
-    raise ExperimentError(f"unknown --backend {backend!r}; choose from {', '.join(engine.BACKENDS)}")
+  engine.check_backend(backend, ray_address)
   _check_root(root_dir)
   config_text = "\n".join(f"# ===== experiment {p.experiment.name}: {p.experiment.source} -> "
                           f"{p.experiment.target}\n{p.config}" for p in plans)
