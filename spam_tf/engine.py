@@ -74,6 +74,12 @@ def _run_on_ray(todo, finished, root_dir, execute, worker_state, workers, ray_ad
       for ref in ready:
         results[pending.pop(ref)] = _get(ray, ref)
     return results
+  except ray.exceptions.RayError as e:  # Ray itself failed (e.g. stopped by `ray stop`)
+    if isinstance(e, ray.exceptions.RayTaskError):
+      raise
+    text = str(e).strip().splitlines()
+    raise EngineError(f"Ray failed under this run ({text[0] if text else type(e).__name__}); "
+                      "rerun the same command to resume (finished units are kept)") from None
   except BaseException:
     # Stop the other units now: their finished iterations are checkpointed.
     for ref in pending:
