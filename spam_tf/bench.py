@@ -5,6 +5,7 @@ starts and times); ratios compare rates measured back to back in one process,
 so machine noise mostly cancels. Nothing here is asserted on: tests only run
 it at a tiny size.
 """
+import glob
 import inspect
 import itertools
 import os
@@ -177,16 +178,25 @@ class PeakMemory:
       self._stop.wait(self.interval)
 
 
+def _cpu_jiffies():
+  """(busy, total) jiffies of the whole machine since boot."""
+  with open("/proc/stat") as f:
+    fields = [int(x) for x in f.readline().split()[1:]]
+  idle = fields[3] + fields[4]  # idle + iowait
+  return sum(fields) - idle, sum(fields)
+
+
 def run_command(args, env=None):
-  """Runs a command; returns (wall seconds, PeakMemory)."""
-  start = time.perf_counter()
+  """Runs a command; returns (wall seconds, PeakMemory, fraction of the machine's cores busy)."""
+  start, (busy0, total0) = time.perf_counter(), _cpu_jiffies()
   proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})})
   with PeakMemory(proc.pid) as memory:
     _, err = proc.communicate()
   if proc.returncode:
     raise RuntimeError(f"{' '.join(args)} failed: {err.decode()[-500:]}")
-  return time.perf_counter() - start, memory
+  busy1, total1 = _cpu_jiffies()
+  return time.perf_counter() - start, memory, (busy1 - busy0) / max(1, total1 - total0)
 
 
 FIRST_ITERATION_SCRIPT = """
@@ -215,9 +225,33 @@ def pipeline_run(source, target, seeds, gin_files, gin_bindings=(), workers=2):
             f"--target={target}", f"--root_dir={tmp}/run", f"--seeds={seeds}",
             f"--workers={workers}"]
     args += [f"--gin_file={g}" for g in gin_files] + [f"--gin_bindings={b}" for b in gin_bindings]
-    seconds, memory = run_command(args)
+    seconds, memory, _ = run_command(args)
     summary = files.read_json(os.path.join(tmp, "run", "summary.json"))
   return {"seconds": seconds, "peak_pss_mib": memory.peak_pss_bytes / 2 ** 20,
           "peak_process_rss_mib": memory.peak_rss_bytes / 2 ** 20,
           "spam_iterations_to_convergence": summary["target_spam"]["iterations_to_convergence"],
           "scratch_iterations_to_convergence": summary["target_scratch"]["iterations_to_convergence"]}
+
+
+def sweep_run(sweep_file, backend, workers, gin_files=()):
+  """Wall time, peak PSS, busy cores and unit costs of one bin/spam_sweep run (fresh root)."""
+  with tempfile.TemporaryDirectory() as tmp:
+    args = [sys.executable, os.path.join(REPO, "bin", "spam_sweep"), f"--sweep={sweep_file}",
+            f"--root_dir={tmp}/run", f"--backend={backend}", f"--workers={workers}"]
+    args += [f"--gin_file={g}" for g in gin_files]
+    seconds, memory, busy = run_command(args)
+    costs = unit_costs(os.path.join(tmp, "run"))
+  return {"backend": backend, "workers": workers, "seconds": seconds, "busy_fraction": busy,
+          "peak_pss_mib": memory.peak_pss_bytes / 2 ** 20, "unit_costs": costs}
+
+
+def unit_costs(root_dir):
+  """Mean seconds of work (collect + train + eval; one core each) per unit of a sweep's
+  root_dir, by kind and env: {"<kind> <env>": {"units": n, "mean_seconds": s}}."""
+  seconds = {}
+  for path in glob.glob(os.path.join(root_dir, "units", "*", "*", "**", "result.json"), recursive=True):
+    kind, env_id = os.path.relpath(path, os.path.join(root_dir, "units")).split(os.sep)[:2]
+    result = files.read_json(path)
+    if "seconds" in result:  # training units (the autoencoder's fit is a second or two)
+      seconds.setdefault(f"{kind} {env_id}", []).append(sum(result["seconds"].values()))
+  return {key: {"units": len(v), "mean_seconds": float(np.mean(v))} for key, v in sorted(seconds.items())}

@@ -130,6 +130,10 @@ def define_bench_flags():
   flags.DEFINE_list("scaling_seeds", ["1", "2", "4"], "Seed counts for the wall-time scaling rows (smoke size); empty: skip.")
   flags.DEFINE_list("scaling_batch_steps", ["1000", "5000", "10000"],
                     "Batch sizes for the per-iteration scaling rows; empty: skip.")
+  flags.DEFINE_enum("sweeps", "smoke", ["none", "smoke", "paper"],
+                    "Time the sweep engine: the smoke sweep in-process, on Ray with 1 and 2 workers "
+                    "(Ray's overhead, scaling), or the full paper sweep on Ray (about 1.5 hours here).")
+  flags.DEFINE_string("sweep_root", None, "Also report the unit costs of a finished sweep's root_dir.")
 
 
 def spam_bench(argv):
@@ -140,7 +144,8 @@ def spam_bench(argv):
   experiment.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   results = bench_report.run_all(
       FLAGS.envs, FLAGS.rounds, FLAGS.split_iterations, FLAGS.pipeline,
-      [int(s) for s in FLAGS.scaling_seeds], [int(b) for b in FLAGS.scaling_batch_steps])
+      [int(s) for s in FLAGS.scaling_seeds], [int(b) for b in FLAGS.scaling_batch_steps],
+      FLAGS.sweeps, FLAGS.sweep_root)
   console.out(bench_report.format_table(results))
   if FLAGS.json:
     from spam_tf import files
@@ -150,7 +155,7 @@ def spam_bench(argv):
 
 def define_eval_flags():
   flags.DEFINE_string("saved_model", None,
-                      "A policy a run exported: <root_dir>/runs/seed_<s>/<stage>/saved_model.")
+                      "A policy a run exported: <root_dir>/ plus a 'saved_models' path of its summary.json.")
   flags.DEFINE_string("env", None, "Env id (default: the one in the result.json beside the SavedModel).")
   flags.DEFINE_integer("episodes", 10, "Greedy episodes to run.", lower_bound=1)
   flags.DEFINE_integer("seed", 0, "Env seed: episode i's env is reset with a seed derived from it.",

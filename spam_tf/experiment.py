@@ -304,3 +304,4 @@ def report(summary):
                f"zeros kept {fmt(spam['zeros_kept_fraction'])}")
     rows.append(line)
   return "\n".join(rows)
+

@@ -95,7 +95,8 @@ class Display:
     eta = self.eta_seconds()
     running = ", ".join(f"{u.label} {it}/{u.iterations} (eval {_return_text(ret)})"
                         for u, (_, it, ret) in self._running())
-    return (f"[{format_seconds(self.clock() - self.start)}] {self._units_done()}/{len(self.units)} units, "
+    return (f"[{format_seconds(self.clock() - self.start)}] {self._units_done()}/{len(self.units)} units "
+            f"({len(self._running())} running), "
             f"{self._iterations_done()}/{self.total_iterations} iterations, ETA "
             f"{'?' if eta is None else format_seconds(eta)}" + (f"; running: {running}" if running else ""))
 
@@ -154,7 +155,7 @@ class Display:
     self._refresh_rich()
 
   def _overall_text(self):
-    return f"{self.title}: {self._units_done()}/{len(self.units)} units"
+    return f"{self.title}: {self._units_done()}/{len(self.units)} units, {len(self._running())} running"
 
   def _refresh_rich(self):
     for unit, (_, iteration, eval_return) in self._running():

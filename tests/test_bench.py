@@ -10,7 +10,7 @@ def test_spam_bench_tiny(tmp_path, repo_root):
   proc = subprocess.run(
       [sys.executable, os.path.join(repo_root, "bin", "spam_bench"), f"--json={out}",
        "--rounds=3", "--split_iterations=1", "--pipeline=none",
-       "--scaling_seeds=", "--scaling_batch_steps=300",
+       "--scaling_seeds=", "--scaling_batch_steps=300", "--sweeps=none",
        "--gin_bindings=train_eval.batch_steps=300", "--gin_bindings=train_eval.eval_episodes=1"],
       capture_output=True, text=True, cwd=repo_root, timeout=600)
   assert proc.returncode == 0, proc.stderr[-2000:]
