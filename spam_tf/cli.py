@@ -86,19 +86,26 @@ def _parse_flags(argv):
 def spam_main(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
   seeds = parse_seeds(FLAGS.seeds)
   root_dir = FLAGS.root_dir or os.path.join("runs", f"{FLAGS.source}_to_{FLAGS.target}")
-  summary = sweep.run_single(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
-                             FLAGS.gin_bindings, FLAGS.source_expert_dir,
-                             FLAGS.methods if FLAGS.methods is not None else experiment.METHODS,
-                             **_engine_args())
+  with _engine_session():
+    from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
+    summary = sweep.run_single(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
+                               FLAGS.gin_bindings, FLAGS.source_expert_dir,
+                               FLAGS.methods if FLAGS.methods is not None else experiment.METHODS,
+                               **_engine_args())
   console.out(experiment.report(summary) + "\n" + sweep.footer(root_dir, summary))
   return 0
 
 
 def _engine_args():
   return {"backend": FLAGS.backend, "workers": FLAGS.workers, "ray_address": FLAGS.ray_address}
+
+
+def _engine_session():
+  """Ray starts (and its workers load TensorFlow) while this process loads its own."""
+  from spam_tf import engine  # no TensorFlow
+  return engine.session(**_engine_args())
 
 
 def define_sweep_flags():
@@ -110,10 +117,11 @@ def define_sweep_flags():
 def spam_sweep(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
   seeds = parse_seeds(FLAGS.seeds) if FLAGS["seeds"].present else None
-  summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
-                            **_engine_args())
+  with _engine_session():
+    from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
+    summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
+                              **_engine_args())
   tables = [experiment.report(s) for s in summary["experiments"].values()]
   console.out("\n\n".join(tables) + "\n" + sweep.footer(FLAGS.root_dir, summary))
   return 0
@@ -187,10 +195,11 @@ def define_learners_flags():
 def spam_learners(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from spam_tf import learners  # heavy import (TensorFlow) after flag parsing
   seeds = parse_seeds(FLAGS.seeds)
-  table = learners.run(FLAGS.root_dir or os.path.join("runs", "learners"), FLAGS.envs, seeds,
-                       FLAGS.candidates or list(learners.CANDIDATES), FLAGS.gin_file,
-                       FLAGS.gin_bindings, **_engine_args())
+  with _engine_session():
+    from spam_tf import learners  # heavy import (TensorFlow) after flag parsing
+    table = learners.run(FLAGS.root_dir or os.path.join("runs", "learners"), FLAGS.envs, seeds,
+                         FLAGS.candidates or list(learners.CANDIDATES), FLAGS.gin_file,
+                         FLAGS.gin_bindings, **_engine_args())
   console.out(learners.format_table(table))
   return 0

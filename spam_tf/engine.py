@@ -15,6 +15,7 @@ worker function `execute(root_dir, unit, worker_state, *dep_results)` resets
 gin and Keras before each unit and seeds everything itself, so a unit's result
 does not depend on which units ran before it in the same process.
 """
+import contextlib
 import os
 import socket
 
@@ -56,9 +57,37 @@ def run(units, root_dir, execute, worker_state, backend="ray", workers=None, ray
   return results
 
 
+@contextlib.contextmanager
+def session(backend, workers=None, ray_address=None):
+  """Starts Ray (for backend 'ray') before the caller imports TensorFlow, and one
+  warm-up task per worker that imports it there too, so that the workers' start-up
+  runs beside the caller's own (a worker is reused for the units that follow).
+  `run` inside the session uses this Ray; it stops when the session ends."""
+  check_backend(backend, ray_address)
+  if backend != "ray":
+    yield
+    return
+  import ray  # pylint: disable=import-outside-toplevel
+  _start_ray(ray, workers, ray_address)
+  try:
+    slots = int(ray.cluster_resources().get("CPU", 1)) if not ray_address else 0
+    warm = ray.remote(num_cpus=1)(_warm_up)
+    for _ in range(slots):
+      warm.remote()
+    yield
+  finally:
+    ray.shutdown()
+
+
+def _warm_up():
+  import spam_tf.experiment  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+
+
 def _run_on_ray(todo, finished, root_dir, execute, worker_state, workers, ray_address, on_poll):
   import ray  # pylint: disable=import-outside-toplevel  (heavy; the inprocess backend never needs it)
-  _start_ray(ray, workers, ray_address)
+  owned = not ray.is_initialized()  # else a session() started it
+  if owned:
+    _start_ray(ray, workers, ray_address)
   pending = {}
   try:
     remote = ray.remote(num_cpus=1, max_retries=RAY_TASK_RETRIES)(execute)
@@ -86,7 +115,8 @@ def _run_on_ray(todo, finished, root_dir, execute, worker_state, workers, ray_ad
       ray.cancel(ref, force=True)
     raise
   finally:
-    ray.shutdown()
+    if owned:
+      ray.shutdown()
 
 
 def _get(ray, ref):
@@ -132,5 +162,5 @@ def _start_ray(ray, workers, ray_address):
           "is it running, and for token authentication are RAY_AUTH_MODE=token and the cluster's "
           "token set (README)?") from None
     return
-  ray.init(num_cpus=workers or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+  ray.init(num_cpus=workers or len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False,
            object_store_memory=OBJECT_STORE_BYTES)
