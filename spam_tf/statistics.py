@@ -1,0 +1,108 @@
+"""The report's statistics: small pure functions over per-seed scores.
+
+Curves are eval returns [seeds, iterations + 1] (column 0 is the start point,
+before any training); scores are [seeds]. Interval estimates use rliable
+(stratified bootstrap, percentile 95% intervals) with a seeded RandomState, so
+a report recomputed from the same results has the same numbers.
+"""
+import numpy as np
+
+BOOTSTRAP_REPS = 2000
+CONFIDENCE = 0.95
+
+
+def iterations_to_max(eval_returns, maximum):
+  """First iteration whose return reaches `maximum`, per seed: [seeds] ints.
+
+  eval_returns: [seeds, iterations + 1]. A seed that never reaches it counts as
+  iterations + 1 (the budget + 1).
+  """
+  returns = np.asarray(eval_returns, np.float64)
+  reached = returns >= maximum
+  return np.where(reached.any(axis=1), reached.argmax(axis=1), returns.shape[1]).astype(int)
+
+
+def normalized_auc(eval_returns, maximum):
+  """Mean return over the iterations, divided by the maximum: [seeds] in [0, 1] for
+  non-negative returns. eval_returns: [seeds, iterations + 1]."""
+  return np.asarray(eval_returns, np.float64).mean(axis=1) / maximum
+
+
+def final_return(eval_returns, window=10):
+  """Mean return of the last `window` iterations: [seeds]. eval_returns: [seeds, iterations + 1]."""
+  return np.asarray(eval_returns, np.float64)[:, -window:].mean(axis=1)
+
+
+def mean_curve_iterations_to_max(eval_returns, maximum):
+  """The paper's criterion: first iteration where the mean over seeds reaches `maximum`,
+  or None. eval_returns: [seeds, iterations + 1]."""
+  mean = np.asarray(eval_returns, np.float64).mean(axis=0)
+  reached = np.flatnonzero(mean >= maximum)
+  return int(reached[0]) if reached.size else None
+
+
+def _rliable():
+  from rliable import library, metrics  # pylint: disable=import-outside-toplevel  (slow import)
+  return library, metrics
+
+
+def iqm_interval(scores, reps=BOOTSTRAP_REPS, seed=0):
+  """Interquartile mean of [seeds] scores with its stratified-bootstrap 95% interval:
+  (iqm, low, high)."""
+  library, metrics = _rliable()
+  point, interval = library.get_interval_estimates(
+      {"x": np.asarray(scores, np.float64)[:, None]},
+      lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps,
+      confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
+  return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
+
+
+def probability_of_improvement(x, y, reps=BOOTSTRAP_REPS, seed=0):
+  """P(X > Y) for one run of each (ties count half; rliable, Mann-Whitney U) with its
+  bootstrap 95% interval: (p, low, high). x: [seeds_x], y: [seeds_y], higher is better
+  (pass negated scores when lower is better)."""
+  library, metrics = _rliable()
+  point, interval = library.get_interval_estimates(
+      {"p": (np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)[:, None])},
+      lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps,
+      confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
+  return float(point["p"][0]), float(interval["p"][0, 0]), float(interval["p"][1, 0])
+
+
+def paired_difference(x, y, reps=BOOTSTRAP_REPS, seed=0):
+  """Mean of the per-seed differences x - y with a percentile-bootstrap 95% interval
+  (seeds resampled together): (mean, low, high). x, y: [seeds], aligned by seed."""
+  differences = np.asarray(x, np.float64) - np.asarray(y, np.float64)
+  rng = np.random.RandomState(seed)
+  draws = differences[rng.randint(0, len(differences), size=(reps, len(differences)))].mean(axis=1)
+  tail = (1 - CONFIDENCE) / 2 * 100
+  low, high = np.percentile(draws, [tail, 100 - tail])
+  return float(differences.mean()), float(low), float(high)
+
+
+def verdict(low, high, lower_is_better):
+  """What an interval of (method - reference) says: 'better', 'worse' or 'no difference'
+  (the interval contains 0)."""
+  if low <= 0 <= high:
+    return "no difference"
+  below = high < 0
+  return "better" if below == lower_is_better else "worse"
+
+
+def reconstruction_breakdown(expert, reconstruction):
+  """What the autoencoder did to each weight of one layer (or the whole vector).
+
+  expert, reconstruction: [n]. Returns fractions of the expert's negative weights
+  that came back exactly 0, of its positive weights that came back exactly equal
+  (float32), and of its positive weights that came back exactly 0.
+  """
+  expert = np.asarray(expert, np.float32)
+  reconstruction = np.asarray(reconstruction, np.float32)
+  negative, positive = expert < 0, expert > 0
+
+  def share(selected, condition):
+    return float(condition[selected].mean()) if selected.any() else None
+
+  return {"negative_zeroed": share(negative, reconstruction == 0),
+          "positive_copied": share(positive, reconstruction == expert),
+          "positive_zeroed": share(positive, reconstruction == 0)}
