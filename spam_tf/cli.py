@@ -203,3 +203,21 @@ def spam_learners(argv):
                          FLAGS.gin_bindings, **_engine_args())
   console.out(learners.format_table(table))
   return 0
+
+
+def define_report_flags():
+  flags.DEFINE_string("out_dir", None, "Where REPORT.md and its figures go (default: <root_dir>/report).")
+  flags.DEFINE_integer("bootstrap_reps", 2000, "Bootstrap resamples per interval.", lower_bound=100)
+  flags.mark_flag_as_required("root_dir")
+
+
+def spam_report(argv):
+  if len(argv) > 1:
+    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not os.path.isfile(os.path.join(FLAGS.root_dir, "summary.json")):
+    raise ValueError(f"no summary.json in {FLAGS.root_dir}: run (or finish) the sweep first")
+  from spam_tf import report  # heavy imports (rliable, matplotlib) after flag parsing
+  path = report.write(FLAGS.root_dir, FLAGS.out_dir or os.path.join(FLAGS.root_dir, "report"),
+                      FLAGS.bootstrap_reps)
+  console.out(f"report: {path}")
+  return 0

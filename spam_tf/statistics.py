@@ -89,12 +89,12 @@ def verdict(low, high, lower_is_better):
   return "better" if below == lower_is_better else "worse"
 
 
-def reconstruction_breakdown(expert, reconstruction):
+def reconstruction_breakdown(expert, reconstruction, rtol=0.01):
   """What the autoencoder did to each weight of one layer (or the whole vector).
 
   expert, reconstruction: [n]. Returns fractions of the expert's negative weights
-  that came back exactly 0, of its positive weights that came back exactly equal
-  (float32), and of its positive weights that came back exactly 0.
+  that came back exactly 0, of its positive weights that came back copied (within
+  rtol of their value), and of its positive weights that came back exactly 0.
   """
   expert = np.asarray(expert, np.float32)
   reconstruction = np.asarray(reconstruction, np.float32)
@@ -104,5 +104,16 @@ def reconstruction_breakdown(expert, reconstruction):
     return float(condition[selected].mean()) if selected.any() else None
 
   return {"negative_zeroed": share(negative, reconstruction == 0),
-          "positive_copied": share(positive, reconstruction == expert),
+          "positive_copied": share(positive, np.abs(reconstruction - expert) <= rtol * np.abs(expert)),
           "positive_zeroed": share(positive, reconstruction == 0)}
+
+
+def mean_band(curves, reps=BOOTSTRAP_REPS, seed=0):
+  """Mean curve over seeds with a percentile-bootstrap 95% band (seeds resampled):
+  curves [seeds, T] -> (mean [T], low [T], high [T])."""
+  curves = np.asarray(curves, np.float64)
+  rng = np.random.RandomState(seed)
+  draws = curves[rng.randint(0, len(curves), size=(reps, len(curves)))].mean(axis=1)  # [reps, T]
+  tail = (1 - CONFIDENCE) / 2 * 100
+  low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
+  return curves.mean(axis=0), low, high

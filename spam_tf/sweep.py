@@ -25,11 +25,16 @@ import dataclasses
 import glob
 import json
 import os
+import subprocess
+import sys
+import time
 from typing import Optional, Tuple
 
 from absl import logging
 import gin
+import numpy as np
 
+from spam_tf import bench
 from spam_tf import console
 from spam_tf import engine
 from spam_tf import envs as envs_lib
@@ -197,6 +202,22 @@ def _labels(plans):
   return labels
 
 
+def _provenance(env_ids):
+  """What made these results: command, commit, date, cores, the envs' raw step rates now."""
+  try:
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                            cwd=os.path.dirname(os.path.abspath(__file__)), check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    commit = None
+  rates = {}
+  for env_id in sorted(env_ids):  # median of 3 rounds of 2000 random steps: about a second
+    rounds = bench.raw_rounds(env_id, 2000)
+    rates[env_id] = float(np.median([next(rounds) for _ in range(3)]))
+  return {"command": " ".join(sys.argv), "commit": commit,
+          "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "started_unix": time.time(),
+          "cores": len(os.sched_getaffinity(0)), "raw_env_steps_per_second": rates}
+
+
 def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_bindings=(),
         backend="ray", workers=None, ray_address=None, log_file=SWEEP_LOG_FILE, run_spec=None,
         title=None, make_summary=lambda summaries: {"experiments": summaries}):
@@ -216,6 +237,7 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     all_units = units_lib.in_dependency_order([u for p in plans for u in p.units()])
     logging.info("%s: %d experiments, %d units, seeds %s, backend %s, root_dir %s", title,
                  len(plans), len(all_units), list(seeds), backend, root_dir)
+    provenance = _provenance({e for p in plans for e in (p.experiment.source, p.experiment.target)})
     labels = _labels(plans)
     iterations = {u: p.iterations[u.kind] for p in plans for u in p.units()}
     display = progress.Display(
@@ -228,6 +250,8 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
       display.close()
     summary = make_summary({p.experiment.name: experiment_lib.summarize(root_dir, p, results)
                             for p in plans})
+    provenance["wall_seconds"] = time.time() - provenance["started_unix"]
+    summary["provenance"] = provenance
     files.write_json(os.path.join(root_dir, "summary.json"), summary)
     return summary
 

@@ -167,12 +167,16 @@ def test_exported_target_policy_loads_with_plain_tensorflow(smoke_run):
 
 
 def test_rerun_of_a_finished_root_reuses_results(smoke_run, repo_root):
+  """Every unit is reused: the results are the same; only the provenance (this
+  invocation's date and wall time) is new."""
   root, _, _ = smoke_run
-  before = open(os.path.join(root, "summary.json")).read()
+  before = json.load(open(os.path.join(root, "summary.json")))
   proc = spam_main(repo_root, f"--root_dir={root}", *SMOKE_ARGS)
   _, err = proc.communicate(timeout=300)
   assert proc.returncode == 0, err[-2000:]
-  assert open(os.path.join(root, "summary.json")).read() == before
+  after = json.load(open(os.path.join(root, "summary.json")))
+  assert after.pop("provenance")["started_unix"] > before.pop("provenance")["started_unix"]
+  assert after == before
 
 
 def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):

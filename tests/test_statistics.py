@@ -58,6 +58,14 @@ def test_verdict_from_an_interval(low, high, lower_is_better, expected):
 
 def test_reconstruction_breakdown():
   expert = np.array([-1.0, -2.0, 0.5, 0.25, 1.0, 2.0], np.float32)
-  reconstruction = np.array([0.0, 0.1, 0.5, 0.0, 1.0, 1.5], np.float32)
-  assert st.reconstruction_breakdown(expert, reconstruction) == {
+  reconstruction = np.array([0.0, 0.1, 0.5, 0.0, 1.005, 1.5], np.float32)
+  assert st.reconstruction_breakdown(expert, reconstruction) == {  # 1.005 is within 1% of 1.0
       "negative_zeroed": 0.5, "positive_copied": 0.5, "positive_zeroed": 0.25}
+
+
+def test_mean_band_of_identical_seeds_has_no_width_and_brackets_the_mean():
+  mean, low, high = st.mean_band([[1, 2, 3], [1, 2, 3]])
+  assert mean.tolist() == low.tolist() == high.tolist() == [1, 2, 3]
+  mean, low, high = st.mean_band(CURVES, reps=500)
+  np.testing.assert_allclose(mean, CURVES.mean(axis=0))
+  assert np.all(low <= mean) and np.all(mean <= high) and np.all(low >= 0) and np.all(high <= 10)

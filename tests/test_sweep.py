@@ -234,3 +234,28 @@ def test_bad_experiment_entry_is_a_clear_error(repo_root, tmp_path, monkeypatch)
   bad.write_text("sweep.experiments = [{'name': 'x', 'source': 'CartPole-v1'}]\n")
   with pytest.raises(sweep.ExperimentError, match="each experiment is a dict with name, source, target"):
     sweep.load(str(bad))
+
+
+def test_report_of_the_smoke_sweep_recomputes_from_the_units(ray_sweep, repo_root, tmp_path):
+  from spam_tf import statistics as st
+  root, _, _ = ray_sweep
+  out = tmp_path / "report"
+  proc = subprocess.run([sys.executable, os.path.join(repo_root, "bin", "spam_report"), f"--root_dir={root}",
+                         f"--out_dir={out}", "--bootstrap_reps=200"],
+                        capture_output=True, text=True, cwd=repo_root, env=user_env(), timeout=300)
+  assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
+  assert proc.stdout.strip() == f"report: {out}/REPORT.md"
+  text = (out / "REPORT.md").read_text()
+  summary = json.load(open(os.path.join(root, "summary.json")))
+  for name in summary["experiments"]:
+    assert f"![{name}]({name}.png)" in text
+    assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert summary["provenance"]["commit"] in text and "**cartpole_compression**: SPAM" in text
+  # The numbers equal those recomputed from the units' own result.json files.
+  experiment = summary["experiments"]["cartpole_compression"]
+  for method in experiment["methods"]:
+    curves = [json.load(open(os.path.join(root, d, "result.json")))["eval_returns"]
+              for d in experiment[f"target_{method}"]["run_dirs"]]
+    iqm = st.iqm_interval(st.iterations_to_max(curves, 500.0), reps=200)
+    start = np.mean([c[0] for c in curves])
+    assert f"| {method} | {start:.1f} | {iqm[0]:.1f} [{iqm[1]:.1f}, {iqm[2]:.1f}] |" in text, method

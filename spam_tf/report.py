@@ -1,0 +1,326 @@
+"""bin/spam_report: REPORT.md and PNG figures from a sweep's (or spam_main's) root_dir.
+
+Everything in the report is computed here from summary.json and the units' files:
+per-seed scores (spam_tf.statistics), intervals, verdicts and their sentences.
+The paper's own numbers (../shared/seeds/000_9d4e88c8341d3aa2.txt, Tables 1-4)
+are the only constants.
+"""
+import os
+
+import numpy as np
+
+from spam_tf import files
+from spam_tf import metrics
+from spam_tf import statistics as st
+from spam_tf import weights as weights_lib
+
+# The paper's figures and tables, by the experiment names of configs/sweeps/paper.gin.
+# "scratch" is the paper's "Expert Model" row (f2 from its own initialisation).
+PAPER = {
+    "paper_4_1_InvertedPendulum": {"figure": "Fig. 1", "table": "Table 1", "scratch": 88, "spam": 43,
+                                   "zero_ratio": 0.62, "sparsity_ratio": 0.79},
+    "paper_4_1_CartPole": {"figure": "Fig. 2", "table": "Table 1", "scratch": 13, "spam": 4,
+                           "zero_ratio": 0.61, "sparsity_ratio": 0.82},
+    "paper_fig3_long_expert": {"figure": "Fig. 3"},
+    "paper_4_2_transfer": {"figure": "Fig. 4", "table": "Table 3", "scratch": 88, "spam": 25,
+                           "zero_ratio": 0.61, "sparsity_ratio": 0.71},
+    "paper_4_2_mapped": {"figure": "not in the paper (4.2 with an observation map)"},
+    "paper_4_3_suboptimal": {"figure": "Fig. 5"},
+}
+CONTROLS = ("relu", "prune", "relu_prune", "noise")
+TOLERANCES = (0.0, 1e-6, 1e-4, 1e-3, 1e-2)
+COLORS = {"scratch": "#444444", "spam": "#d62728", "copy": "#1f77b4", "prune": "#2ca02c",
+          "relu": "#ff7f0e", "relu_prune": "#9467bd", "noise": "#8c564b", "expert": "#17becf"}
+
+
+def load(root_dir):
+  """{experiment name: its summary}, provenance (or {}), from root_dir/summary.json."""
+  summary = files.read_json(os.path.join(root_dir, "summary.json"))
+  experiments = summary.get("experiments") or {summary.get("name", "main"): summary}
+  return experiments, summary.get("provenance", {})
+
+
+def method_scores(stage_summary, maximum):
+  """Per-seed scores of one method: {name: [seeds]}; iterations to the maximum (never =
+  budget + 1), normalised AUC (greedy and stochastic), final return, start return."""
+  greedy = np.asarray(stage_summary["eval_returns"], np.float64)  # [seeds, iterations + 1]
+  stochastic = np.asarray(stage_summary["stochastic_eval_returns"], np.float64)
+  return {"iterations": st.iterations_to_max(greedy, maximum),
+          "auc": st.normalized_auc(greedy, maximum),
+          "auc_stochastic": st.normalized_auc(stochastic, maximum),
+          "final": st.final_return(greedy),
+          "start": greedy[:, 0]}
+
+
+def experiment_scores(experiment):
+  """{method: method_scores}, the task maximum and the budget (iterations)."""
+  methods = experiment["methods"]
+  maximum = experiment[f"target_{methods[0]}"]["convergence_return"]
+  scores = {m: method_scores(experiment[f"target_{m}"], maximum) for m in methods}
+  budget = len(experiment[f"target_{methods[0]}"]["eval_returns"][0]) - 1
+  return scores, maximum, budget
+
+
+def _fmt(value, digits=1):
+  return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _interval(point, low, high, digits=1):
+  return f"{_fmt(point, digits)} [{_fmt(low, digits)}, {_fmt(high, digits)}]"
+
+
+def comparisons(scores, reps):
+  """Per method: IQM intervals, P(method beats scratch / copy), P(spam beats method), and the
+  paired difference in iterations from scratch (and copy) with its verdict."""
+  rows = {}
+  for method, s in scores.items():
+    row = {"iterations_iqm": st.iqm_interval(s["iterations"], reps),
+           "auc_iqm": st.iqm_interval(s["auc"], reps),
+           "auc_stochastic_iqm": st.iqm_interval(s["auc_stochastic"], reps),
+           "start_mean": float(np.mean(s["start"]))}
+    for reference in ("scratch", "copy"):
+      if reference in scores and reference != method:
+        # Fewer iterations is better: P(X > Y) on negated iterations.
+        row[f"p_beats_{reference}"] = st.probability_of_improvement(
+            -s["iterations"], -scores[reference]["iterations"], reps)
+        row[f"minus_{reference}"] = st.paired_difference(s["iterations"], scores[reference]["iterations"], reps)
+        row[f"verdict_{reference}"] = st.verdict(*row[f"minus_{reference}"][1:], lower_is_better=True)
+    if "spam" in scores and method != "spam":
+      row["p_spam_beats"] = st.probability_of_improvement(-scores["spam"]["iterations"],
+                                                          -s["iterations"], reps)
+      row["spam_minus"] = st.paired_difference(scores["spam"]["iterations"], s["iterations"], reps)
+      row["spam_verdict"] = st.verdict(*row["spam_minus"][1:], lower_is_better=True)
+    rows[method] = row
+  return rows
+
+
+def verdict_sentences(name, rows, budget):
+  """Plain-language verdict of one experiment, from the intervals only."""
+  if "spam" not in rows:
+    return []
+  words = {"better": "reaches the maximum faster than", "worse": "reaches the maximum more slowly than",
+           "no difference": "shows no detectable difference from"}
+  spam = rows["spam"]
+  lines = []
+  for reference in ("scratch", "copy"):
+    if f"verdict_{reference}" in spam:
+      mean, low, high = spam[f"minus_{reference}"]
+      lines.append(f"SPAM {words[spam[f'verdict_{reference}']]} `{reference}` (paired difference in "
+                   f"iterations to the maximum {mean:+.1f} [{low:+.1f}, {high:+.1f}], 95% CI).")
+  for control in CONTROLS:
+    if control in rows:
+      mean, low, high = rows[control]["spam_minus"]
+      lines.append(f"Against `{control}`: SPAM {words[rows[control]['spam_verdict']]} it "
+                   f"({mean:+.1f} [{low:+.1f}, {high:+.1f}]).")
+  beaten = [c for c in CONTROLS if c in rows and rows[c]["spam_verdict"] == "better"]
+  if any(c in rows for c in CONTROLS):
+    lines.append("So the autoencoder adds something beyond what these controls do to the expert's weights."
+                 if beaten and len(beaten) == sum(c in rows for c in CONTROLS) else
+                 "So SPAM is not shown to be better than every control that uses no autoencoder"
+                 + (f" (it beats {', '.join(f'`{c}`' for c in beaten)})." if beaten else "."))
+  del name, budget
+  return lines
+
+
+# --- figures -----------------------------------------------------------------
+
+def _plt():
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  return plt
+
+
+def curve_figure(curves_by_label, maximum, title, path, reps):
+  """Mean eval return per iteration with its 95% bootstrap band, one line per label.
+  curves_by_label: {label: [seeds, T]}."""
+  plt = _plt()
+  fig, ax = plt.subplots(figsize=(9, 4.8), dpi=120)
+  for label, curves in curves_by_label.items():
+    mean, low, high = st.mean_band(curves, reps)
+    x = np.arange(len(mean))
+    color = COLORS.get(label)
+    width = 2.4 if label == "spam" else 1.4
+    ax.plot(x, mean, label=label, color=color, linewidth=width)
+    ax.fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
+  ax.axhline(maximum, color="black", linestyle="--", linewidth=0.8)
+  ax.text(0, maximum, " task maximum", va="bottom", fontsize=8)
+  ax.set_xlabel("iteration (the paper's timestep)")
+  ax.set_ylabel("greedy eval return (mean over seeds)")
+  ax.set_ylim(bottom=0, top=maximum * 1.08)
+  ax.set_title(title, fontsize=10)
+  ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, title="start point",
+            title_fontsize=9)  # outside the axes: it never covers a curve
+  ax.xaxis.get_major_locator().set_params(integer=True)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
+# --- what the reconstruction is ------------------------------------------------
+
+def reconstruction_table(root_dir, experiment):
+  """Mean over seeds, per layer: negatives zeroed, positives copied, positives zeroed
+  (statistics.reconstruction_breakdown), and the head bias's mean absolute change."""
+  ae_dirs = experiment["autoencoder"]["run_dirs"]
+  rows = {}
+  for expert_dir, ae_dir in zip(experiment["source_expert"]["run_dirs"], ae_dirs):
+    expert_result = files.read_json(os.path.join(root_dir, expert_dir, "result.json"))
+    shapes = [tuple(s) for s in expert_result["weight_shapes"]]
+    with np.load(os.path.join(root_dir, expert_dir, "policy_weights.npz")) as saved:
+      expert = saved["final"]
+    with np.load(os.path.join(root_dir, ae_dir, "codes.npz")) as saved:
+      reconstruction = saved["reconstruction"][0]
+    expert_arrays = weights_lib.unflatten(expert, shapes)
+    rec_arrays = weights_lib.unflatten(reconstruction, shapes)
+    for role, e, r in zip(weights_lib.roles(len(shapes), expert_result["discrete"]), expert_arrays, rec_arrays):
+      rows.setdefault(role, []).append(st.reconstruction_breakdown(e.ravel(), r.ravel()))
+  return {role: {key: _mean_or_none([b[key] for b in items]) for key in items[0]}
+          for role, items in rows.items()}
+
+
+def _mean_or_none(values):
+  values = [v for v in values if v is not None]
+  return float(np.mean(values)) if values else None
+
+
+def sparsity_by_tolerance(root_dir, stage_summary, reps):
+  """Zero ratio of the start point and sparsity ratio (Def. 4.2) per magnitude tolerance:
+  {tol: {"zero_ratio": (iqm, lo, hi), "sparsity_ratio": (iqm, lo, hi)}}."""
+  starts, finals = [], []
+  for run_dir in stage_summary["run_dirs"]:
+    with np.load(os.path.join(root_dir, run_dir, "policy_weights.npz")) as saved:
+      starts.append(saved["start"])
+      finals.append(saved["final"])
+  table = {}
+  for tol in TOLERANCES:
+    zero = [metrics.zero_ratio(s, tol) for s in starts]
+    sparsity = [metrics.sparsity_ratio(s, f, tol) for s, f in zip(starts, finals)]
+    sparsity = [x for x in sparsity if x is not None]
+    table[tol] = {"zero_ratio": st.iqm_interval(zero, reps),
+                  "sparsity_ratio": st.iqm_interval(sparsity, reps) if sparsity else None}
+  return table
+
+
+# --- the report ------------------------------------------------------------------
+
+def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS):
+  """Writes out_dir/REPORT.md and its figures; returns the report's path."""
+  os.makedirs(out_dir, exist_ok=True)
+  experiments, provenance = load(root_dir)
+  lines = ["# SPAM: does an autoencoder-compressed expert give a better starting point?", ""]
+  lines += _provenance_lines(provenance, experiments)
+  sections, verdicts = [], []
+  for name, experiment in experiments.items():
+    section, verdict = _experiment_section(root_dir, out_dir, name, experiment, reps)
+    sections += section
+    if verdict:
+      verdicts.append((name, verdict))
+  lines += ["## The answer, per experiment", ""]
+  for name, verdict in verdicts:
+    lines += [f"**{name}**: " + " ".join(verdict), ""]
+  lines += sections
+  path = os.path.join(out_dir, "REPORT.md")
+  files.write_text(path, "\n".join(lines) + "\n")
+  return path
+
+
+def _provenance_lines(provenance, experiments):
+  seeds = sorted({s for e in experiments.values() for s in e["seeds"]})
+  rates = ", ".join(f"{env} {rate:,.0f} steps/s" for env, rate in
+                    provenance.get("raw_env_steps_per_second", {}).items()) or "not recorded"
+  wall = provenance.get("wall_seconds")
+  return [
+      f"- command: `{provenance.get('command', 'not recorded')}`",
+      f"- commit: `{provenance.get('commit', 'not recorded')}`; date: {provenance.get('date', 'not recorded')}",
+      f"- seeds: {len(seeds)} ({seeds[0]}..{seeds[-1]}); machine: {provenance.get('cores', '?')} cores; "
+      f"raw env step rates at the start: {rates}",
+      f"- wall time of the invocation that completed the sweep: "
+      f"{'not recorded' if wall is None else f'{wall / 60:.1f} min'} (earlier, interrupted invocations are not counted)",
+      "- scores per seed: iterations to first reach the task maximum with the greedy policy "
+      "(a seed that never does counts as the budget + 1); normalised area under the eval curve "
+      "(mean return / maximum; greedy and stochastic); intervals are 95% stratified-bootstrap "
+      "(rliable) for IQMs and probabilities of improvement, 95% percentile bootstrap over seeds "
+      "for paired differences (methods share seeds: same initialisation, same env seeds).",
+      ""]
+
+
+def _experiment_section(root_dir, out_dir, name, experiment, reps):
+  paper = PAPER.get(name, {})
+  title = f"{name}: {experiment['source']} → {experiment['target']}"
+  lines = [f"## {title}", "", f"Paper: {paper.get('figure', '—')}" + (f", {paper['table']}" if "table" in paper else ""), ""]
+  figure = f"{name}.png"
+  if not experiment["methods"]:  # experts only (the paper's Figure 3)
+    expert = experiment["source_expert"]
+    curve_figure({"expert": expert["eval_returns"]}, expert["convergence_return"],
+                 f"{title}: the expert trained for {len(expert['eval_returns'][0]) - 1} iterations",
+                 os.path.join(out_dir, figure), reps)
+    final = st.final_return(expert["eval_returns"])
+    lines += [f"![{name}]({figure})", "",
+              f"Mean of the last 10 iterations per seed: IQM {_interval(*st.iqm_interval(final, reps))}; "
+              f"seeds below the maximum in any of the last 10 iterations: "
+              f"{int(np.sum(np.min(np.asarray(expert['eval_returns'])[:, -10:], axis=1) < expert['convergence_return']))}"
+              f" of {len(final)}.", ""]
+    return lines, None
+  scores, maximum, budget = experiment_scores(experiment)
+  rows = comparisons(scores, reps)
+  curve_figure({m: experiment[f"target_{m}"]["eval_returns"] for m in experiment["methods"]}, maximum,
+               title, os.path.join(out_dir, figure), reps)
+  lines += [f"![{name}]({figure})", ""]
+  if "scratch" in paper:
+    lines += _paper_table(paper, experiment, scores, rows, maximum)
+  lines += _controls_table(rows, budget)
+  verdict = verdict_sentences(name, rows, budget)
+  if "autoencoder" in experiment:
+    lines += _reconstruction_lines(root_dir, experiment, paper, reps)
+  return lines, verdict
+
+
+def _paper_table(paper, experiment, scores, rows, maximum):
+  lines = ["| | paper (iterations, mean curve) | here: mean curve | here: per-seed IQM [95% CI] | verdict (paired, vs scratch) |",
+           "|---|---|---|---|---|"]
+  for method, label in (("scratch", "Expert Model (scratch)"), ("spam", "SPAM")):
+    ours = st.mean_curve_iterations_to_max(experiment[f"target_{method}"]["eval_returns"], maximum)
+    verdict = rows[method].get("verdict_scratch", "—")
+    lines.append(f"| {label} | {paper[method]} | {'never' if ours is None else ours} | "
+                 f"{_interval(*rows[method]['iterations_iqm'])} | {verdict} |")
+  return lines + [""]
+
+
+def _controls_table(rows, budget):
+  lines = [f"Iterations to the maximum (budget {budget}; never = {budget + 1}) and start-point return:", "",
+           "| method | start return | iterations IQM [CI] | AUC IQM [CI] | AUC stochastic | P(beats scratch) | P(beats copy) | P(spam beats it) | vs scratch (paired) |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  for method, row in rows.items():
+    def p(key):
+      return _interval(*row[key], digits=2) if key in row else "—"
+    paired = (f"{row['minus_scratch'][0]:+.1f} [{row['minus_scratch'][1]:+.1f}, {row['minus_scratch'][2]:+.1f}] "
+              f"{row['verdict_scratch']}") if "minus_scratch" in row else "—"
+    lines.append(f"| {method} | {row['start_mean']:.1f} | {_interval(*row['iterations_iqm'])} | "
+                 f"{_interval(*row['auc_iqm'], digits=2)} | {_interval(*row['auc_stochastic_iqm'], digits=2)} | "
+                 f"{p('p_beats_scratch')} | {p('p_beats_copy')} | {p('p_spam_beats')} | {paired} |")
+  return lines + [""]
+
+
+def _reconstruction_lines(root_dir, experiment, paper, reps):
+  ae = experiment["autoencoder"]
+  lines = ["What the reconstruction is (mean over seeds), per layer of M*:", "",
+           "| layer | negatives zeroed | positives copied (within 1%) | positives zeroed |", "|---|---|---|---|"]
+  for role, row in reconstruction_table(root_dir, experiment).items():
+    lines.append(f"| {role} | {_fmt(row['negative_zeroed'], 2)} | {_fmt(row['positive_copied'], 2)} | "
+                 f"{_fmt(row['positive_zeroed'], 2)} |")
+  lines += ["", f"Autoencoder: reconstruction MSE {ae['reconstruction_mse']:.4f}, zero ratio (Def. 4.1) "
+            f"per seed IQM {_interval(*st.iqm_interval(ae['zero_ratio_per_seed'], reps), digits=3)}"
+            + (f" (paper {paper['zero_ratio']})" if "zero_ratio" in paper else "") + ".", ""]
+  if "target_spam" in experiment:
+    lines += ["Sparsity of SPAM's start point and after f2, by the magnitude counted as zero "
+              "(the paper's definitions count exact zeros: tolerance 0):", "",
+              "| tolerance | zero ratio of the start [CI] | sparsity ratio (Def. 4.2) [CI] |", "|---|---|---|"]
+    for tol, row in sparsity_by_tolerance(root_dir, experiment["target_spam"], reps).items():
+      sparsity = _interval(*row["sparsity_ratio"], digits=3) if row["sparsity_ratio"] else "—"
+      lines.append(f"| {'exact' if tol == 0 else f'{tol:g}'} | {_interval(*row['zero_ratio'], digits=3)} | {sparsity} |")
+    if "sparsity_ratio" in paper:
+      lines.append(f"\nThe paper reports a sparsity ratio of {paper['sparsity_ratio']}.")
+    lines.append("")
+  return lines
