@@ -127,24 +127,33 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
                 "target": train.configured("target")["iterations"]}
   result = Plan(experiment, list(seeds), methods, text, {}, {}, {}, iterations)
   for s in seeds:
-    expert = units_lib.Unit("expert", experiment.source, s, units_lib.config_for("expert", text),
-                            external_dir=external.get(s))
+    expert, autoencoder, targets = _seed_units(experiment, s, methods, text, external.get(s))
     result.experts[s] = expert
-    if set(methods) - {"scratch"}:
-      result.autoencoders[s] = units_lib.Unit("autoencoder", experiment.source, s,
-                                              units_lib.config_for("autoencoder", text),
-                                              deps=(expert,))
-    for method in methods:
-      if method == "scratch":
-        unit = units_lib.Unit("target", experiment.target, s,
-                              units_lib.config_for("target", text, from_source=False),
-                              method=method)
-      else:
-        unit = units_lib.Unit("target", experiment.target, s, units_lib.config_for("target", text),
-                              method=method, source=experiment.source,
-                              deps=(expert, result.autoencoders[s]))
-      result.targets[(method, s)] = unit
+    if autoencoder:
+      result.autoencoders[s] = autoencoder
+    result.targets.update({(method, s): unit for method, unit in targets.items()})
   return result
+
+
+def _seed_units(experiment, seed, methods, config_text, external_dir=None):
+  """One seed's expert, autoencoder (None if only scratch runs) and {method: target unit}."""
+  expert = units_lib.Unit("expert", experiment.source, seed,
+                          units_lib.config_for("expert", config_text), external_dir=external_dir)
+  autoencoder = None
+  if set(methods) - {"scratch"}:
+    autoencoder = units_lib.Unit("autoencoder", experiment.source, seed,
+                                 units_lib.config_for("autoencoder", config_text), deps=(expert,))
+  targets = {}
+  for method in methods:
+    if method == "scratch":  # no source: one run serves every experiment with this target and f2
+      targets[method] = units_lib.Unit("target", experiment.target, seed,
+                                       units_lib.config_for("target", config_text, from_source=False),
+                                       method=method)
+    else:
+      targets[method] = units_lib.Unit("target", experiment.target, seed,
+                                       units_lib.config_for("target", config_text), method=method,
+                                       source=experiment.source, deps=(expert, autoencoder))
+  return expert, autoencoder, targets
 
 
 def _check_expert_dir(expert_root, seed, source):
