@@ -158,6 +158,28 @@ def curve_figure(curves_by_label, maximum, title, path, reps):
   plt.close(fig)
 
 
+def profile_figure(iterations, budget, title, path, reps):
+  """Performance profile: fraction of seeds at the maximum by each iteration, with its 95%
+  band, one line per method. iterations: {method: [seeds]}."""
+  plt = _plt()
+  fig, ax = plt.subplots(figsize=(9, 4.0), dpi=120)
+  for method, (fraction, low, high) in st.reached_by_profile(iterations, budget, reps).items():
+    x = np.arange(budget + 1)
+    color = COLORS.get(method)
+    ax.step(x, fraction, where="post", label=method, color=color, linewidth=2.4 if method == "spam" else 1.4)
+    ax.fill_between(x, low, high, step="post", color=color, alpha=0.12, linewidth=0)
+  ax.set_xlabel("iteration")
+  ax.set_ylabel("fraction of seeds that have\nreached the maximum")
+  ax.set_ylim(-0.02, 1.02)
+  ax.xaxis.get_major_locator().set_params(integer=True)
+  ax.set_title(title, fontsize=10)
+  ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, title="start point", title_fontsize=9)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
 # --- what the reconstruction is ------------------------------------------------
 
 def reconstruction_table(root_dir, experiment):
@@ -197,9 +219,11 @@ def sparsity_by_tolerance(root_dir, stage_summary, reps):
   for tol in TOLERANCES:
     zero = [metrics.zero_ratio(s, tol) for s in starts]
     sparsity = [metrics.sparsity_ratio(s, f, tol) for s, f in zip(starts, finals)]
-    sparsity = [x for x in sparsity if x is not None]
+    kept = [metrics.zeros_kept_fraction(s, f, tol) for s, f in zip(starts, finals)]
+    sparsity, kept = [x for x in sparsity if x is not None], [x for x in kept if x is not None]
     table[tol] = {"zero_ratio": st.iqm_interval(zero, reps),
-                  "sparsity_ratio": st.iqm_interval(sparsity, reps) if sparsity else None}
+                  "sparsity_ratio": st.iqm_interval(sparsity, reps) if sparsity else None,
+                  "zeros_kept": st.iqm_interval(kept, reps) if kept else None}
   return table
 
 
@@ -267,7 +291,11 @@ def _experiment_section(root_dir, out_dir, name, experiment, reps):
   rows = comparisons(scores, reps)
   curve_figure({m: experiment[f"target_{m}"]["eval_returns"] for m in experiment["methods"]}, maximum,
                title, os.path.join(out_dir, figure), reps)
-  lines += [f"![{name}]({figure})", ""]
+  profile = f"{name}_profile.png"
+  profile_figure({m: scores[m]["iterations"] for m in experiment["methods"]}, budget,
+                 f"{title}: seeds at the maximum by each iteration (performance profile)",
+                 os.path.join(out_dir, profile), reps)
+  lines += [f"![{name}]({figure})", "", f"![{name}: performance profile]({profile})", ""]
   if "scratch" in paper:
     lines += _paper_table(paper, experiment, scores, rows, maximum)
   lines += _controls_table(rows, budget)
@@ -316,10 +344,12 @@ def _reconstruction_lines(root_dir, experiment, paper, reps):
   if "target_spam" in experiment:
     lines += ["Sparsity of SPAM's start point and after f2, by the magnitude counted as zero "
               "(the paper's definitions count exact zeros: tolerance 0):", "",
-              "| tolerance | zero ratio of the start [CI] | sparsity ratio (Def. 4.2) [CI] |", "|---|---|---|"]
+              "| tolerance | zero ratio of the start [CI] | sparsity ratio (Def. 4.2) [CI] | zeros kept [CI] |",
+              "|---|---|---|---|"]
     for tol, row in sparsity_by_tolerance(root_dir, experiment["target_spam"], reps).items():
-      sparsity = _interval(*row["sparsity_ratio"], digits=3) if row["sparsity_ratio"] else "—"
-      lines.append(f"| {'exact' if tol == 0 else f'{tol:g}'} | {_interval(*row['zero_ratio'], digits=3)} | {sparsity} |")
+      sparsity, kept = (_interval(*row[k], digits=3) if row[k] else "—" for k in ("sparsity_ratio", "zeros_kept"))
+      lines.append(f"| {'exact' if tol == 0 else f'{tol:g}'} | {_interval(*row['zero_ratio'], digits=3)} | "
+                   f"{sparsity} | {kept} |")
     if "sparsity_ratio" in paper:
       lines.append(f"\nThe paper reports a sparsity ratio of {paper['sparsity_ratio']}.")
     lines.append("")

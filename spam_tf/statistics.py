@@ -117,3 +117,17 @@ def mean_band(curves, reps=BOOTSTRAP_REPS, seed=0):
   tail = (1 - CONFIDENCE) / 2 * 100
   low, high = np.percentile(draws, [tail, 100 - tail], axis=0)
   return curves.mean(axis=0), low, high
+
+
+def reached_by_profile(iterations, budget, reps=BOOTSTRAP_REPS, seed=0):
+  """Performance profile of iterations to the maximum: the fraction of seeds that have
+  reached it by iteration tau, for tau = 0..budget, with rliable's stratified-bootstrap
+  95% band. iterations: {method: [seeds]} -> {method: (fraction [budget + 1], low, high)}."""
+  library, _ = _rliable()
+  taus = np.arange(budget + 1)
+  # rliable counts runs with score > tau: score = -iterations, threshold = -(tau + 0.5).
+  scores = {m: -np.asarray(v, np.float64)[:, None] for m, v in iterations.items()}
+  profiles, bands = library.get_interval_estimates(  # = create_performance_profile, seeded
+      scores, lambda x: library.score_distributions(x, -(taus + 0.5)), reps=reps,
+      confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
+  return {m: (profiles[m], bands[m][0], bands[m][1]) for m in iterations}

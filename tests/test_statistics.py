@@ -69,3 +69,11 @@ def test_mean_band_of_identical_seeds_has_no_width_and_brackets_the_mean():
   mean, low, high = st.mean_band(CURVES, reps=500)
   np.testing.assert_allclose(mean, CURVES.mean(axis=0))
   assert np.all(low <= mean) and np.all(mean <= high) and np.all(low >= 0) and np.all(high <= 10)
+
+
+def test_reached_by_profile_counts_seeds_at_the_maximum_by_each_iteration():
+  profile = st.reached_by_profile({"a": [2, 4, 0], "b": [1, 1, 1]}, budget=3, reps=200)
+  fraction, low, high = profile["a"]
+  np.testing.assert_allclose(fraction, [1 / 3, 1 / 3, 2 / 3, 2 / 3])  # 4 = never within 3
+  np.testing.assert_allclose(profile["b"][0], [0, 1, 1, 1])
+  assert np.all(low <= fraction) and np.all(fraction <= high)

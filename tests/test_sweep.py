@@ -249,7 +249,8 @@ def test_report_of_the_smoke_sweep_recomputes_from_the_units(ray_sweep, repo_roo
   summary = json.load(open(os.path.join(root, "summary.json")))
   for name in summary["experiments"]:
     assert f"![{name}]({name}.png)" in text
-    assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for figure in (f"{name}.png", f"{name}_profile.png"):
+      assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert summary["provenance"]["commit"] in text and "**cartpole_compression**: SPAM" in text
   # The numbers equal those recomputed from the units' own result.json files.
   experiment = summary["experiments"]["cartpole_compression"]
