@@ -179,8 +179,10 @@ def test_a_killed_ray_worker_is_retried(ray_sweep, repo_root, tmp_path):
   while not glob.glob(pattern, recursive=True):
     assert proc.poll() is None and time.time() < deadline, "no target checkpoint appeared"
     time.sleep(0.05)
-  busy = ray_processes(repo_root, "ray::execute_unit")  # Ray titles a worker by the task it runs
-  assert busy, "no Ray worker running a unit"
+  busy = []
+  while not busy:  # Ray titles a worker by the task it runs (ray::IDLE between tasks)
+    assert proc.poll() is None and time.time() < deadline, "no Ray worker running a unit"
+    busy = ray_processes(repo_root, "ray::execute_unit")
   os.kill(busy[0], signal.SIGKILL)
   finish(proc)
   assert_same_results(root, killed_root)
