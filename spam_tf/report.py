@@ -255,13 +255,16 @@ def _provenance_lines(provenance, experiments):
   rates = ", ".join(f"{env} {rate:,.0f} steps/s" for env, rate in
                     provenance.get("raw_env_steps_per_second", {}).items()) or "not recorded"
   wall = provenance.get("wall_seconds")
+  trained = (f"; it trained {provenance['units'] - provenance['units_finished_before']} of "
+             f"{provenance['units']} units, the others were finished by earlier invocations"
+             if provenance.get("units_finished_before") else "")
   return [
       f"- command: `{provenance.get('command', 'not recorded')}`",
       f"- commit: `{provenance.get('commit', 'not recorded')}`; date: {provenance.get('date', 'not recorded')}",
       f"- seeds: {len(seeds)} ({seeds[0]}..{seeds[-1]}); machine: {provenance.get('cores', '?')} cores; "
       f"raw env step rates at the start: {rates}",
       f"- wall time of the invocation that completed the sweep: "
-      f"{'not recorded' if wall is None else f'{wall / 60:.1f} min'} (earlier, interrupted invocations are not counted)",
+      f"{'not recorded' if wall is None else f'{wall / 60:.1f} min'}{trained}",
       "- scores per seed: iterations to first reach the task maximum with the greedy policy "
       "(a seed that never does counts as the budget + 1); normalised area under the eval curve "
       "(mean return / maximum; greedy and stochastic); intervals are 95% stratified-bootstrap "
@@ -293,7 +296,7 @@ def _experiment_section(root_dir, out_dir, name, experiment, reps):
                title, os.path.join(out_dir, figure), reps)
   profile = f"{name}_profile.png"
   profile_figure({m: scores[m]["iterations"] for m in experiment["methods"]}, budget,
-                 f"{title}: seeds at the maximum by each iteration (performance profile)",
+                 f"{name}: fraction of seeds at the maximum by each iteration",
                  os.path.join(out_dir, profile), reps)
   lines += [f"![{name}]({figure})", "", f"![{name}: performance profile]({profile})", ""]
   if "scratch" in paper:

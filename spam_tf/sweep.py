@@ -252,6 +252,9 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     display = progress.Display(
         [progress.Unit(labels[u], u.run_dir(root_dir), iterations[u]) for u in all_units],
         console.stream(), title or f"sweep of {len(plans)} experiments", console.log_path())
+    provenance["units"] = len(all_units)
+    provenance["units_finished_before"] = sum(
+        units_lib.finished_result(root_dir, u) is not None for u in all_units)
     try:
       results = engine.run(all_units, root_dir, experiment_lib.execute_unit, console.worker_state(),
                            backend, workers, ray_address, display.refresh)
