@@ -24,7 +24,8 @@ PAPER = {
     "paper_fig3_long_expert": {"figure": "Fig. 3"},
     "paper_4_2_transfer": {"figure": "Fig. 4", "table": "Table 3", "scratch": 88, "spam": 25,
                            "zero_ratio": 0.61, "sparsity_ratio": 0.71},
-    "paper_4_2_mapped": {"figure": "not in the paper (4.2 with an observation map)"},
+    "paper_4_2_mapped": {"figure": "not in the paper (4.2 with an observation map)",
+                         "unmapped": "paper_4_2_transfer"},
     "paper_4_3_suboptimal": {"figure": "Fig. 5"},
 }
 CONTROLS = ("relu", "prune", "relu_prune", "noise")
@@ -77,7 +78,11 @@ def comparisons(scores, reps):
     row = {"iterations_iqm": st.iqm_interval(s["iterations"], reps),
            "auc_iqm": st.iqm_interval(s["auc"], reps),
            "auc_stochastic_iqm": st.iqm_interval(s["auc_stochastic"], reps),
+           "final_iqm": st.iqm_interval(s["final"], reps),
            "start_mean": float(np.mean(s["start"]))}
+    if "scratch" in scores and method != "scratch":  # the stochastic policy, paired, higher is better
+      row["stochastic_minus_scratch"] = st.paired_difference(s["auc_stochastic"],
+                                                             scores["scratch"]["auc_stochastic"], reps)
     for reference in ("scratch", "copy"):
       if reference in scores and reference != method:
         # Fewer iterations is better: P(X > Y) on negated iterations.
@@ -119,6 +124,24 @@ def verdict_sentences(name, rows, budget):
                  "So SPAM is not shown to be better than every control that uses no autoencoder"
                  + (f" (it beats {', '.join(f'`{c}`' for c in beaten)})." if beaten else "."))
   del name, budget
+  return lines
+
+
+def mapping_sentences(mapped, unmapped, reps):
+  """What the observation map changes, per method both experiments ran (same seeds):
+  the start return and the paired difference in iterations to the maximum."""
+  mapped_scores, _, _ = experiment_scores(mapped)
+  unmapped_scores, _, _ = experiment_scores(unmapped)
+  lines = []
+  for method in mapped["methods"]:
+    if method == "scratch" or method not in unmapped_scores:
+      continue
+    mean, low, high = st.paired_difference(mapped_scores[method]["iterations"],
+                                           unmapped_scores[method]["iterations"], reps)
+    lines.append(f"The observation map changes `{method}`'s start return from "
+                 f"{np.mean(unmapped_scores[method]['start']):.1f} to {np.mean(mapped_scores[method]['start']):.1f} "
+                 f"and its iterations to the maximum by {mean:+.1f} [{low:+.1f}, {high:+.1f}] "
+                 f"({st.verdict(low, high, lower_is_better=True).replace('better', 'faster').replace('worse', 'slower')}).")
   return lines
 
 
@@ -243,6 +266,9 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS):
       verdicts.append((name, verdict))
   lines += ["## The answer, per experiment", ""]
   for name, verdict in verdicts:
+    unmapped = PAPER.get(name, {}).get("unmapped")
+    if unmapped in experiments:
+      verdict = verdict + mapping_sentences(experiments[name], experiments[unmapped], reps)
     lines += [f"**{name}**: " + " ".join(verdict), ""]
   lines += sections
   path = os.path.join(out_dir, "REPORT.md")
@@ -321,16 +347,22 @@ def _paper_table(paper, experiment, scores, rows, maximum):
 
 def _controls_table(rows, budget):
   lines = [f"Iterations to the maximum (budget {budget}; never = {budget + 1}) and start-point return:", "",
-           "| method | start return | iterations IQM [CI] | AUC IQM [CI] | AUC stochastic | P(beats scratch) | P(beats copy) | P(spam beats it) | vs scratch (paired) |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| method | start return | iterations IQM [CI] | AUC IQM [CI] | AUC stochastic | final return (last 10) | P(beats scratch) | P(beats copy) | P(spam beats it) | vs scratch (paired iterations) | vs scratch (paired stochastic AUC) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
   for method, row in rows.items():
     def p(key):
       return _interval(*row[key], digits=2) if key in row else "—"
     paired = (f"{row['minus_scratch'][0]:+.1f} [{row['minus_scratch'][1]:+.1f}, {row['minus_scratch'][2]:+.1f}] "
               f"{row['verdict_scratch']}") if "minus_scratch" in row else "—"
+    stochastic = "—"
+    if "stochastic_minus_scratch" in row:
+      mean, low, high = row["stochastic_minus_scratch"]
+      stochastic = (f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] "
+                    f"{st.verdict(low, high, lower_is_better=False)}")
     lines.append(f"| {method} | {row['start_mean']:.1f} | {_interval(*row['iterations_iqm'])} | "
                  f"{_interval(*row['auc_iqm'], digits=2)} | {_interval(*row['auc_stochastic_iqm'], digits=2)} | "
-                 f"{p('p_beats_scratch')} | {p('p_beats_copy')} | {p('p_spam_beats')} | {paired} |")
+                 f"{_interval(*row['final_iqm'])} | "
+                 f"{p('p_beats_scratch')} | {p('p_beats_copy')} | {p('p_spam_beats')} | {paired} | {stochastic} |")
   return lines + [""]
 
 
