@@ -290,7 +290,9 @@ def _provenance_lines(provenance, experiments):
       f"- seeds: {len(seeds)} ({seeds[0]}..{seeds[-1]}); machine: {provenance.get('cores', '?')} cores; "
       f"raw env step rates at the start: {rates}",
       f"- wall time of the invocation that completed the sweep: "
-      f"{'not recorded' if wall is None else f'{wall / 60:.1f} min'}{trained}",
+      f"{'not recorded' if wall is None else f'{wall / 60:.1f} min'}{trained}"
+      + (f"; of all {len(provenance['invocations'])} invocations of this root_dir: "
+         f"{provenance['wall_seconds_all_invocations'] / 60:.1f} min" if "invocations" in provenance else ""),
       "- scores per seed: iterations to first reach the task maximum with the greedy policy "
       "(a seed that never does counts as the budget + 1); normalised area under the eval curve "
       "(mean return / maximum; greedy and stochastic); intervals are 95% stratified-bootstrap "

@@ -227,6 +227,31 @@ def _provenance(env_ids):
           "cores": len(os.sched_getaffinity(0)), "raw_env_steps_per_second": rates}
 
 
+class _InvocationClock:
+  """Keeps <root_dir>/invocations.json: every invocation of a root with its wall time so
+  far, rewritten at most every `interval` seconds, so that a sweep finished over several
+  invocations (killed, resumed) can state its whole wall time (a killed one loses at
+  most `interval` seconds)."""
+  FILE = "invocations.json"
+
+  def __init__(self, root_dir, provenance, interval=30.0):
+    self.path, self.interval = os.path.join(root_dir, self.FILE), interval
+    self.invocations = files.read_json(self.path) if os.path.exists(self.path) else []
+    self.entry = {key: provenance[key] for key in ("date", "commit", "command", "started_unix")}
+    self.entry["seconds"] = 0.0
+    self.invocations.append(self.entry)
+    self.last = 0.0
+    self.tick(force=True)
+
+  def tick(self, force=False):
+    now = time.time()
+    if force or now - self.last >= self.interval:
+      self.entry["seconds"] = now - self.entry["started_unix"]
+      files.write_json(self.path, self.invocations, durable=False)
+      self.last = now
+    return self.invocations
+
+
 def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_bindings=(),
         backend="ray", workers=None, ray_address=None, log_file=SWEEP_LOG_FILE, run_spec=None,
         title=None, make_summary=lambda summaries: {"experiments": summaries}):
@@ -255,14 +280,22 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     provenance["units"] = len(all_units)
     provenance["units_finished_before"] = sum(
         units_lib.finished_result(root_dir, u) is not None for u in all_units)
+    clock = _InvocationClock(root_dir, provenance)
+
+    def on_poll():
+      display.refresh()
+      clock.tick()
+
     try:
       results = engine.run(all_units, root_dir, experiment_lib.execute_unit, console.worker_state(),
-                           backend, workers, ray_address, display.refresh)
+                           backend, workers, ray_address, on_poll)
     finally:
       display.close()
     summary = make_summary({p.experiment.name: experiment_lib.summarize(root_dir, p, results)
                             for p in plans})
     provenance["wall_seconds"] = time.time() - provenance["started_unix"]
+    provenance["invocations"] = clock.tick(force=True)
+    provenance["wall_seconds_all_invocations"] = sum(i["seconds"] for i in provenance["invocations"])
     summary["provenance"] = provenance
     files.write_json(os.path.join(root_dir, "summary.json"), summary)
     return summary
