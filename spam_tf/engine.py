@@ -35,20 +35,27 @@ class EngineError(ValueError):
   """A backend that cannot start (one line, for the user)."""
 
 
-def run(units, root_dir, execute, worker_state, backend="ray", workers=None, ray_address=None,
-        on_poll=lambda: None):
-  """Runs every unit not yet finished; returns {unit: result} for all of them.
-
-  units: every unit to have, deps included, in dependency order
-  (units_lib.in_dependency_order). on_poll: called about twice a second.
-  """
-  check_backend(backend, None)
-  units = list(dict.fromkeys(units))  # a unit listed twice runs once
+def finished_results(units, root_dir):
+  """{unit: result} of the units whose results are on disk."""
   results = {}
   for unit in units:
     finished = units_lib.finished_result(root_dir, unit)
     if finished is not None:
       results[unit] = finished
+  return results
+
+
+def run(units, root_dir, execute, worker_state, backend="ray", workers=None, ray_address=None,
+        on_poll=lambda: None, finished=None):
+  """Runs every unit not yet finished; returns {unit: result} for all of them.
+
+  units: every unit to have, deps included, in dependency order
+  (units_lib.in_dependency_order). on_poll: called about twice a second.
+  finished: finished_results(units, root_dir) if the caller has it already.
+  """
+  check_backend(backend, None)
+  units = list(dict.fromkeys(units))  # a unit listed twice runs once
+  results = dict(finished_results(units, root_dir) if finished is None else finished)
   todo = [u for u in units if u not in results]
   if backend == "inprocess":
     for unit in todo:

@@ -27,6 +27,7 @@ from spam_tf import envs as envs_lib
 from spam_tf import files
 from spam_tf import metrics
 from spam_tf import start_points
+from spam_tf import statistics as st
 from spam_tf import train
 from spam_tf import transfer
 from spam_tf import units as units_lib
@@ -215,11 +216,6 @@ def _stage_summary(results, convergence_return):
   }
 
 
-def _mean_or_none(values):
-  values = [v for v in values if v is not None]
-  return float(np.mean(values)) if values else None
-
-
 def _method_summary(root_dir, method, target_units, outcomes, threshold):
   """One method's summary over seeds; target_units, outcomes: aligned with the seeds."""
   summary = _stage_summary([o["target"] for o in outcomes], threshold)
@@ -229,7 +225,7 @@ def _method_summary(root_dir, method, target_units, outcomes, threshold):
   sparsity = [o["sparsity"] for o in outcomes]
   if all(x is not None for x in sparsity):
     for key in ("zero_ratio", "start_zero_ratio", "sparsity_ratio", "zeros_kept_fraction"):
-      summary[key] = _mean_or_none([x[key] for x in sparsity])
+      summary[key] = st.mean_or_none([x[key] for x in sparsity])
     summary["per_seed_sparsity"] = sparsity
   return summary
 

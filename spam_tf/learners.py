@@ -23,6 +23,7 @@ from spam_tf import engine
 from spam_tf import experiment
 from spam_tf import files
 from spam_tf import progress
+from spam_tf import statistics as st
 from spam_tf import train
 from spam_tf import units as units_lib
 
@@ -65,12 +66,11 @@ def score(result, hold_window=HOLD_WINDOW, hold_fraction=HOLD_FRACTION):
   maximum = result["convergence_return"]
   greedy = np.asarray(result["eval_returns"], np.float64)  # [iterations + 1]
   stochastic = np.asarray(result["stochastic_eval_returns"], np.float64)
-  reached = greedy >= maximum
   return {
-      "reached": bool(reached.any()),
+      "reached": bool((greedy >= maximum).any()),
       "held": bool(greedy[-hold_window:].mean() >= hold_fraction * maximum),
       "held_stochastic": bool(stochastic[-hold_window:].mean() >= hold_fraction * maximum),
-      "iterations_to_max": int(np.argmax(reached)) if reached.any() else result["iterations"] + 1,
+      "iterations_to_max": int(st.iterations_to_max(greedy[None], maximum)[0]),
       "mean_steps_per_iteration": float(np.mean(result["steps_per_iteration"])),
   }
 

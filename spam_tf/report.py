@@ -9,9 +9,11 @@ import os
 
 import numpy as np
 
+from spam_tf import autoencoder
 from spam_tf import files
 from spam_tf import metrics
 from spam_tf import statistics as st
+from spam_tf import train
 from spam_tf import weights as weights_lib
 
 # The paper's figures and tables, by the experiment names of configs/sweeps/paper.gin.
@@ -99,7 +101,7 @@ def comparisons(scores, reps):
   return rows
 
 
-def verdict_sentences(name, rows, budget):
+def verdict_sentences(rows):
   """Plain-language verdict of one experiment, from the intervals only."""
   if "spam" not in rows:
     return []
@@ -123,7 +125,6 @@ def verdict_sentences(name, rows, budget):
                  if beaten and len(beaten) == sum(c in rows for c in CONTROLS) else
                  "So SPAM is not shown to be better than every control that uses no autoencoder"
                  + (f" (it beats {', '.join(f'`{c}`' for c in beaten)})." if beaten else "."))
-  del name, budget
   return lines
 
 
@@ -213,31 +214,22 @@ def reconstruction_table(root_dir, experiment):
   for expert_dir, ae_dir in zip(experiment["source_expert"]["run_dirs"], ae_dirs):
     expert_result = files.read_json(os.path.join(root_dir, expert_dir, "result.json"))
     shapes = [tuple(s) for s in expert_result["weight_shapes"]]
-    with np.load(os.path.join(root_dir, expert_dir, "policy_weights.npz")) as saved:
-      expert = saved["final"]
-    with np.load(os.path.join(root_dir, ae_dir, "codes.npz")) as saved:
-      reconstruction = saved["reconstruction"][0]
+    expert = train.load_weights(os.path.join(root_dir, expert_dir), "final")
+    reconstruction = autoencoder.load_reconstruction(os.path.join(root_dir, ae_dir))
     expert_arrays = weights_lib.unflatten(expert, shapes)
     rec_arrays = weights_lib.unflatten(reconstruction, shapes)
     for role, e, r in zip(weights_lib.roles(len(shapes), expert_result["discrete"]), expert_arrays, rec_arrays):
       rows.setdefault(role, []).append(st.reconstruction_breakdown(e.ravel(), r.ravel()))
-  return {role: {key: _mean_or_none([b[key] for b in items]) for key in items[0]}
+  return {role: {key: st.mean_or_none([b[key] for b in items]) for key in items[0]}
           for role, items in rows.items()}
-
-
-def _mean_or_none(values):
-  values = [v for v in values if v is not None]
-  return float(np.mean(values)) if values else None
 
 
 def sparsity_by_tolerance(root_dir, stage_summary, reps):
   """Zero ratio of the start point and sparsity ratio (Def. 4.2) per magnitude tolerance:
   {tol: {"zero_ratio": (iqm, lo, hi), "sparsity_ratio": (iqm, lo, hi)}}."""
-  starts, finals = [], []
-  for run_dir in stage_summary["run_dirs"]:
-    with np.load(os.path.join(root_dir, run_dir, "policy_weights.npz")) as saved:
-      starts.append(saved["start"])
-      finals.append(saved["final"])
+  run_dirs = [os.path.join(root_dir, d) for d in stage_summary["run_dirs"]]
+  starts = [train.load_weights(d, "start") for d in run_dirs]
+  finals = [train.load_weights(d, "final") for d in run_dirs]
   table = {}
   for tol in TOLERANCES:
     zero = [metrics.zero_ratio(s, tol) for s in starts]
@@ -330,7 +322,7 @@ def _experiment_section(root_dir, out_dir, name, experiment, reps):
   if "scratch" in paper:
     lines += _paper_table(paper, experiment, scores, rows, maximum)
   lines += _controls_table(rows, budget)
-  verdict = verdict_sentences(name, rows, budget)
+  verdict = verdict_sentences(rows)
   if "autoencoder" in experiment:
     lines += _reconstruction_lines(root_dir, experiment, paper, reps)
   return lines, verdict
@@ -340,7 +332,8 @@ def _paper_table(paper, experiment, scores, rows, maximum):
   lines = ["| | paper (iterations, mean curve) | here: mean curve | here: per-seed IQM [95% CI] | verdict (paired, vs scratch) |",
            "|---|---|---|---|---|"]
   for method, label in (("scratch", "Expert Model (scratch)"), ("spam", "SPAM")):
-    ours = st.mean_curve_iterations_to_max(experiment[f"target_{method}"]["eval_returns"], maximum)
+    curves = experiment[f"target_{method}"]["eval_returns"]
+    ours = metrics.iterations_to_convergence(range(len(curves[0])), curves, maximum)
     verdict = rows[method].get("verdict_scratch", "—")
     lines.append(f"| {label} | {paper[method]} | {'never' if ours is None else ours} | "
                  f"{_interval(*rows[method]['iterations_iqm'])} | {verdict} |")

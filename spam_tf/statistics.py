@@ -2,8 +2,8 @@
 
 Curves are eval returns [seeds, iterations + 1] (column 0 is the start point,
 before any training); scores are [seeds]. Interval estimates use rliable
-(stratified bootstrap, percentile 95% intervals) with a seeded RandomState, so
-a report recomputed from the same results has the same numbers.
+(stratified bootstrap, percentile 95% intervals) with numpy's generator seeded for
+the call, so a report recomputed from the same results has the same numbers.
 """
 import numpy as np
 
@@ -33,12 +33,10 @@ def final_return(eval_returns, window=10):
   return np.asarray(eval_returns, np.float64)[:, -window:].mean(axis=1)
 
 
-def mean_curve_iterations_to_max(eval_returns, maximum):
-  """The paper's criterion: first iteration where the mean over seeds reaches `maximum`,
-  or None. eval_returns: [seeds, iterations + 1]."""
-  mean = np.asarray(eval_returns, np.float64).mean(axis=0)
-  reached = np.flatnonzero(mean >= maximum)
-  return int(reached[0]) if reached.size else None
+def mean_or_none(values):
+  """Mean of the values that are not None, or None when there are none."""
+  values = [v for v in values if v is not None]
+  return float(np.mean(values)) if values else None
 
 
 def _rliable():
@@ -46,14 +44,26 @@ def _rliable():
   return library, metrics
 
 
+def _interval_estimates(library, scores, func, reps, seed):
+  """rliable's get_interval_estimates, reproducibly: rliable 1.2.0 draws its bootstrap
+  indices from numpy's global generator (np.random.choice) whatever random_state says,
+  so that generator is seeded for the call and restored after it."""
+  state = np.random.get_state()
+  np.random.seed(seed)
+  try:
+    return library.get_interval_estimates(scores, func, reps=reps,
+                                          confidence_interval_size=CONFIDENCE)
+  finally:
+    np.random.set_state(state)
+
+
 def iqm_interval(scores, reps=BOOTSTRAP_REPS, seed=0):
   """Interquartile mean of [seeds] scores with its stratified-bootstrap 95% interval:
   (iqm, low, high)."""
   library, metrics = _rliable()
-  point, interval = library.get_interval_estimates(
-      {"x": np.asarray(scores, np.float64)[:, None]},
-      lambda x: np.array([metrics.aggregate_iqm(x)]), reps=reps,
-      confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
+  point, interval = _interval_estimates(
+      library, {"x": np.asarray(scores, np.float64)[:, None]},
+      lambda x: np.array([metrics.aggregate_iqm(x)]), reps, seed)
   return float(point["x"][0]), float(interval["x"][0, 0]), float(interval["x"][1, 0])
 
 
@@ -62,10 +72,9 @@ def probability_of_improvement(x, y, reps=BOOTSTRAP_REPS, seed=0):
   bootstrap 95% interval: (p, low, high). x: [seeds_x], y: [seeds_y], higher is better
   (pass negated scores when lower is better)."""
   library, metrics = _rliable()
-  point, interval = library.get_interval_estimates(
-      {"p": (np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)[:, None])},
-      lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps=reps,
-      confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
+  point, interval = _interval_estimates(
+      library, {"p": (np.asarray(x, np.float64)[:, None], np.asarray(y, np.float64)[:, None])},
+      lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps, seed)
   return float(point["p"][0]), float(interval["p"][0, 0]), float(interval["p"][1, 0])
 
 
@@ -127,7 +136,6 @@ def reached_by_profile(iterations, budget, reps=BOOTSTRAP_REPS, seed=0):
   taus = np.arange(budget + 1)
   # rliable counts runs with score > tau: score = -iterations, threshold = -(tau + 0.5).
   scores = {m: -np.asarray(v, np.float64)[:, None] for m, v in iterations.items()}
-  profiles, bands = library.get_interval_estimates(  # = create_performance_profile, seeded
-      scores, lambda x: library.score_distributions(x, -(taus + 0.5)), reps=reps,
-      confidence_interval_size=CONFIDENCE, random_state=np.random.RandomState(seed))
+  profiles, bands = _interval_estimates(  # = create_performance_profile, seeded
+      library, scores, lambda x: library.score_distributions(x, -(taus + 0.5)), reps, seed)
   return {m: (profiles[m], bands[m][0], bands[m][1]) for m in iterations}

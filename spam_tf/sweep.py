@@ -277,9 +277,9 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     display = progress.Display(
         [progress.Unit(labels[u], u.run_dir(root_dir), iterations[u]) for u in all_units],
         console.stream(), title or f"sweep of {len(plans)} experiments", console.log_path())
+    finished = engine.finished_results(all_units, root_dir)
     provenance["units"] = len(all_units)
-    provenance["units_finished_before"] = sum(
-        units_lib.finished_result(root_dir, u) is not None for u in all_units)
+    provenance["units_finished_before"] = len(finished)
     clock = _InvocationClock(root_dir, provenance)
 
     def on_poll():
@@ -288,7 +288,7 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
 
     try:
       results = engine.run(all_units, root_dir, experiment_lib.execute_unit, console.worker_state(),
-                           backend, workers, ray_address, on_poll)
+                           backend, workers, ray_address, on_poll, finished)
     finally:
       display.close()
     summary = make_summary({p.experiment.name: experiment_lib.summarize(root_dir, p, results)
