@@ -217,7 +217,9 @@ def kill_when_new(proc, pattern, delay, timeout=300):
 # export: so no autoencoder exists yet at the second kill.)
 KILL_POINTS = [
     ("expert training", "units/expert/**/checkpoints/ckpt-*.index", 0.5),
-    ("SavedModel export", "units/**/saved_model.tmp", 0.3),
+    # An expert's export: its seed's autoencoder cannot have started yet (a scratch run's
+    # export may come after both autoencoders exist, leaving the next kill nothing new).
+    ("SavedModel export", "units/expert/**/saved_model.tmp", 0.3),
     ("autoencoder training", "units/autoencoder/*/*/seed_*", 0.5),
     ("between units (a unit of one seed just finished)", "units/**/result.json", 0.0),
     ("target training", "units/target/**/checkpoints/ckpt-*.index", 0.5),
