@@ -155,6 +155,16 @@ def _plt():
   return plt
 
 
+def _finish(plt, fig, ax, title, legend_title, path):
+  """Title, grid, and the legend outside the axes (it never covers a curve); saves to path."""
+  ax.set_title(title, fontsize=10)
+  ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, title=legend_title, title_fontsize=9)
+  ax.grid(alpha=0.3)
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)
+
+
 def curve_figure(curves_by_label, maximum, title, path, reps):
   """Mean eval return per iteration with its 95% bootstrap band, one line per label.
   curves_by_label: {label: [seeds, T]}."""
@@ -172,14 +182,8 @@ def curve_figure(curves_by_label, maximum, title, path, reps):
   ax.set_xlabel("iteration (the paper's timestep)")
   ax.set_ylabel("greedy eval return (mean over seeds)")
   ax.set_ylim(bottom=0, top=maximum * 1.08)
-  ax.set_title(title, fontsize=10)
-  ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, title="start point",
-            title_fontsize=9)  # outside the axes: it never covers a curve
   ax.xaxis.get_major_locator().set_params(integer=True)
-  ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  _finish(plt, fig, ax, title, "start point", path)
 
 
 def profile_figure(iterations, budget, title, path, reps):
@@ -196,12 +200,7 @@ def profile_figure(iterations, budget, title, path, reps):
   ax.set_ylabel("fraction of seeds that have\nreached the maximum")
   ax.set_ylim(-0.02, 1.02)
   ax.xaxis.get_major_locator().set_params(integer=True)
-  ax.set_title(title, fontsize=10)
-  ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, title="start point", title_fontsize=9)
-  ax.grid(alpha=0.3)
-  fig.tight_layout()
-  fig.savefig(path)
-  plt.close(fig)
+  _finish(plt, fig, ax, title, "start point", path)
 
 
 # --- what the reconstruction is ------------------------------------------------
@@ -222,6 +221,46 @@ def reconstruction_table(root_dir, experiment):
       rows.setdefault(role, []).append(st.reconstruction_breakdown(e.ravel(), r.ravel()))
   return {role: {key: st.mean_or_none([b[key] for b in items]) for key in items[0]}
           for role, items in rows.items()}
+
+
+def sparsity_along_training(root_dir, stage_summary, reps):
+  """Sparsity ratio (Def. 4.2) of the weights after each kept iteration of f2, per magnitude
+  tolerance: {tol: {iteration: (iqm, lo, hi) or None}}, over the iterations every seed kept
+  (runs made before weight snapshots existed have only the start and the final weights)."""
+  along = [train.weights_along_training(os.path.join(root_dir, d)) for d in stage_summary["run_dirs"]]
+  iterations = sorted(set.intersection(*(set(a) for a in along)) - {0})
+  table = {}
+  for tol in TOLERANCES:
+    table[tol] = {}
+    for iteration in iterations:
+      ratios = [metrics.sparsity_ratio(a[0], a[iteration], tol) for a in along]
+      ratios = [r for r in ratios if r is not None]
+      table[tol][iteration] = st.iqm_interval(ratios, reps) if ratios else None
+  return table
+
+
+def sparsity_figure(table, paper_ratio, title, path):
+  """Sparsity ratio against the iteration it is measured at, one line (IQM) with its 95%
+  band per tolerance; the paper's ratio dashed. table: from sparsity_along_training."""
+  plt = _plt()
+  fig, ax = plt.subplots(figsize=(9, 4.0), dpi=120)
+  colors = plt.get_cmap("viridis")(np.linspace(0, 0.9, len(table)))
+  for color, (tol, by_iteration) in zip(colors, table.items()):
+    points = [(i, v) for i, v in by_iteration.items() if v is not None]
+    if not points:
+      continue
+    x = [i for i, _ in points]
+    iqm, low, high = (np.array([v[k] for _, v in points]) for k in range(3))
+    ax.plot(x, iqm, marker="o", markersize=3, color=color, label="exact zeros" if tol == 0 else f"|w| ≤ {tol:g}")
+    ax.fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
+  if paper_ratio is not None:
+    ax.axhline(paper_ratio, color="black", linestyle="--", linewidth=0.8)
+    ax.text(1, paper_ratio, f" paper: {paper_ratio}", va="bottom", fontsize=8)
+  ax.set_xscale("log")
+  ax.set_xlabel("iteration of f2 at which the ratio is measured (log scale)")
+  ax.set_ylabel("sparsity ratio (Def. 4.2)")
+  ax.set_ylim(0, 1.05)
+  _finish(plt, fig, ax, title, "counted as zero", path)
 
 
 def sparsity_by_tolerance(root_dir, stage_summary, reps):
@@ -324,7 +363,7 @@ def _experiment_section(root_dir, out_dir, name, experiment, reps):
   lines += _controls_table(rows, budget)
   verdict = verdict_sentences(rows)
   if "autoencoder" in experiment:
-    lines += _reconstruction_lines(root_dir, experiment, paper, reps)
+    lines += _reconstruction_lines(root_dir, out_dir, name, experiment, paper, reps)
   return lines, verdict
 
 
@@ -361,7 +400,7 @@ def _controls_table(rows, budget):
   return lines + [""]
 
 
-def _reconstruction_lines(root_dir, experiment, paper, reps):
+def _reconstruction_lines(root_dir, out_dir, name, experiment, paper, reps):
   ae = experiment["autoencoder"]
   lines = ["What the reconstruction is (mean over seeds), per layer of M*:", "",
            "| layer | negatives zeroed | positives copied (within 1%) | positives zeroed |", "|---|---|---|---|"]
@@ -382,5 +421,22 @@ def _reconstruction_lines(root_dir, experiment, paper, reps):
                    f"{sparsity} | {kept} |")
     if "sparsity_ratio" in paper:
       lines.append(f"\nThe paper reports a sparsity ratio of {paper['sparsity_ratio']}.")
-    lines.append("")
+    lines += [""] + _sparsity_along_lines(root_dir, out_dir, name, experiment, paper, reps)
   return lines
+
+
+def _sparsity_along_lines(root_dir, out_dir, name, experiment, paper, reps):
+  table = sparsity_along_training(root_dir, experiment["target_spam"], reps)
+  iterations = list(table[0.0])
+  figure = f"{name}_sparsity.png"
+  sparsity_figure(table, paper.get("sparsity_ratio"), f"{name}: sparsity ratio of SPAM's weights along f2",
+                  os.path.join(out_dir, figure))
+  lines = ["Sparsity ratio (Def. 4.2) by the iteration of f2 at which it is measured (rows) and the "
+           "magnitude counted as zero (columns), IQM [95% CI] over seeds:", "",
+           f"![{name}: sparsity along training]({figure})", "",
+           "| iteration | " + " | ".join("exact" if t == 0 else f"≤ {t:g}" for t in table) + " |",
+           "|---" * (len(table) + 1) + "|"]
+  for iteration in iterations:
+    cells = [_interval(*table[t][iteration], digits=2) if table[t][iteration] else "—" for t in table]
+    lines.append(f"| {iteration} | " + " | ".join(cells) + " |")
+  return lines + [""]

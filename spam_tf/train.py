@@ -45,6 +45,7 @@ from spam_tf import progress as progress_lib
 from spam_tf import weights as weights_lib
 
 RESULT_FILE = progress_lib.RESULT_FILE  # its presence means the stage is done
+WEIGHTS_FILE = "policy_weights.npz"  # start, snapshots along training, final
 
 
 class TrainingDiverged(RuntimeError):
@@ -158,10 +159,17 @@ COUNT_PARAMETERS = ("iterations", "batch_steps", "num_envs", "eval_episodes", "e
                     "checkpoint_interval")
 
 
-def _check_counts(**counts):
+def _is_count(value):
+  return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _check_counts(weight_snapshots=(), **counts):
   for name, value in counts.items():
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not _is_count(value):
       raise ValueError(f"train_eval.{name} must be a positive integer, got {value!r}")
+  if not isinstance(weight_snapshots, (tuple, list)) or not all(map(_is_count, weight_snapshots)):
+    raise ValueError(f"train_eval.weight_snapshots must be a list of positive iterations, "
+                     f"got {weight_snapshots!r}")
 
 
 def configured(scope=None):
@@ -175,7 +183,7 @@ def configured(scope=None):
 def check_config(scope=None):
   """Raises ValueError now, in the parent, for counts a stage would refuse later."""
   config = configured(scope)
-  _check_counts(**{name: config[name] for name in COUNT_PARAMETERS})
+  _check_counts(config["weight_snapshots"], **{name: config[name] for name in COUNT_PARAMETERS})
 
 
 class _Progress:
@@ -218,8 +226,13 @@ class _Progress:
 @gin.configurable(denylist=["env_id", "run_dir", "log_dir", "seed", "start_fn", "label", "hparams"])
 def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=None,
                iterations=100, batch_steps=5000, num_envs=8, eval_episodes=5,
-               eval_interval=1, checkpoint_interval=10, convergence_return=None):
+               eval_interval=1, checkpoint_interval=10, convergence_return=None,
+               weight_snapshots=(1, 2, 5, 10, 20, 50)):
   """Trains one agent; returns the result dict (also written to run_dir/result.json).
+
+  weight_snapshots: iterations after which the actor's weights are kept in
+    policy_weights.npz (beside 'start' and 'final'), so metrics of the weights,
+    such as the sparsity ratio, can be measured along training.
 
   hparams: None, or {name: str/int/float} logged through TensorBoard's HParams plugin
     (e.g. method, seed, source, target) so runs can be filtered there.
@@ -233,7 +246,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
   """
   _check_counts(iterations=iterations, batch_steps=batch_steps, num_envs=num_envs,
                 eval_episodes=eval_episodes, eval_interval=eval_interval,
-                checkpoint_interval=checkpoint_interval)
+                checkpoint_interval=checkpoint_interval, weight_snapshots=weight_snapshots)
   result_path = os.path.join(run_dir, RESULT_FILE)
   if os.path.exists(result_path):
     return files.read_json(result_path)
@@ -270,7 +283,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
   history = progress.restore()
   if history is None:
     start_weights = weights_lib.flatten(weights_lib.get(actor_net))
-    files.write_npz(os.path.join(run_dir, "policy_weights.npz"), start=start_weights)
+    _save_weights(run_dir, start=start_weights)
     history = _new_history()
     eval_return, eval_length, _ = evaluate(0)
     history["eval_returns"].append(eval_return)
@@ -333,6 +346,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
                  iteration, iterations, train_return,
                  f"{history['eval_returns'][-1]:.1f}" if evaluated else "-", loss,
                  steps / (t1 - t0))
+    if iteration in weight_snapshots and iteration < iterations:
+      _save_weights(run_dir, **{f"iteration_{iteration}": weights_lib.flatten(weights_lib.get(actor_net))})
     iteration_var.assign(iteration)
     _write_progress(run_dir, iterations, history, iteration)
     first_iteration_done = first_iteration_done or time.time()
@@ -347,8 +362,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
     writer.flush()
   train_envs.close()
   eval_envs.close()
-  files.write_npz(os.path.join(run_dir, "policy_weights.npz"),
-                  start=load_weights(run_dir, "start"), final=final_weights)
+  _save_weights(run_dir, final=final_weights)
   export_policy(agent, os.path.join(run_dir, "saved_model"))
   result = {
       "env_id": env_id, "seed": seed, "iterations": iterations, "discrete": bool(discrete),
@@ -375,7 +389,28 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
   return result
 
 
+def _save_weights(run_dir, **vectors):
+  """Adds (or replaces) named weight vectors in run_dir/policy_weights.npz."""
+  path = os.path.join(run_dir, WEIGHTS_FILE)
+  saved = {}
+  if os.path.exists(path):
+    with np.load(path) as old:
+      saved = {name: old[name] for name in old.files}
+  files.write_npz(path, **{**saved, **vectors})
+
+
 def load_weights(run_dir, which="final"):
   """The stage's 'start' or 'final' actor weight vector [d] from policy_weights.npz."""
-  with np.load(os.path.join(run_dir, "policy_weights.npz")) as saved:
+  with np.load(os.path.join(run_dir, WEIGHTS_FILE)) as saved:
     return saved[which]
+
+
+def weights_along_training(run_dir):
+  """{iteration: actor weight vector [d]}: the start (0), the kept snapshots and the
+  final weights (at the run's last iteration)."""
+  iterations = files.read_json(os.path.join(run_dir, RESULT_FILE))["iterations"]
+  with np.load(os.path.join(run_dir, WEIGHTS_FILE)) as saved:
+    along = {int(name.split("_")[1]): saved[name] for name in saved.files
+             if name.startswith("iteration_")}
+    along.update({0: saved["start"], iterations: saved["final"]})
+  return dict(sorted(along.items()))

@@ -197,12 +197,27 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
   assert set(transfer.values()) == {"copied"}  # same task: the whole reconstruction is the start
 
 
+def created_files(pattern):
+  """{path: its inode change time} of the files matching the glob pattern."""
+  created = {}
+  for path in glob.glob(pattern, recursive=True):
+    try:
+      created[path] = os.stat(path).st_ctime_ns
+    except FileNotFoundError:  # renamed or removed between the glob and the stat
+      pass
+  return created
+
+
 def kill_when_new(proc, pattern, delay, timeout=300):
   """SIGKILLs proc `delay` seconds after a file matching the glob pattern, and not
-  there when proc started, appears."""
-  before = set(glob.glob(pattern, recursive=True))
+  there when proc started, appears.
+
+  A file is new if its path is new or it was created again: a rerun recreates a
+  killed export's saved_model.tmp at the same path.
+  """
+  before = created_files(pattern)
   deadline = time.time() + timeout
-  while not set(glob.glob(pattern, recursive=True)) - before:
+  while created_files(pattern).items() <= before.items():
     assert proc.poll() is None and time.time() < deadline, f"{pattern} never appeared"
     time.sleep(0.01)
   time.sleep(delay)
@@ -273,6 +288,7 @@ EARLY_BAD_INPUTS = [
     (dict(gin_bindings=["train_eval.no_such_parameter=3"]), "bad config"),
     (dict(gin_bindings=["train_eval.iterations=((("]), "bad config"),
     (dict(gin_bindings=["target/train_eval.batch_steps=0"]), "must be a positive integer"),
+    (dict(gin_bindings=["train_eval.weight_snapshots=5"]), "weight_snapshots must be a list"),
     (dict(source_expert_dir="/nonexistent/expert"), "no finished source expert"),
     (dict(root_dir="/etc/passwd/run"), "cannot write to root_dir"),
     # Transfer problems are found before any training, not after the experts.

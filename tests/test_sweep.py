@@ -262,3 +262,10 @@ def test_report_of_the_smoke_sweep_recomputes_from_the_units(ray_sweep, repo_roo
     iqm = st.iqm_interval(st.iterations_to_max(curves, 500.0), reps=200)
     start = np.mean([c[0] for c in curves])
     assert f"| {method} | {start:.1f} | {iqm[0]:.1f} [{iqm[1]:.1f}, {iqm[2]:.1f}] |" in text, method
+  # The sparsity ratio after iteration 1 of f2, from the weights each SPAM unit kept then.
+  assert (out / "cartpole_compression_sparsity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  kept = [np.load(os.path.join(root, d, "policy_weights.npz")) for d in experiment["target_spam"]["run_dirs"]]
+  assert all(set(k.files) == {"start", "iteration_1", "iteration_2", "final"} for k in kept)
+  ratios = [np.sum(k["iteration_1"] == 0) / np.sum(k["start"] == 0) for k in kept]
+  iqm = st.iqm_interval(ratios, reps=200)
+  assert f"| 1 | {iqm[0]:.2f} [{iqm[1]:.2f}, {iqm[2]:.2f}] |" in text
