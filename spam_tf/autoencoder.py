@@ -65,11 +65,7 @@ def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rat
       for epoch, loss in enumerate(losses):
         tf.summary.scalar("Autoencoder/ReconstructionMSE", loss, step=epoch)
     writer.flush()
-  def save_model(tmp):
-    # An uncompiled view of the same layers: Adam's slots would triple the file.
-    tf.keras.Model(model.inputs, model.outputs, name="autoencoder").save(tmp + ".keras")
-    os.replace(tmp + ".keras", tmp)
-  files.write_atomic(os.path.join(run_dir, "autoencoder.keras"), save_model)
+  save_model(model, os.path.join(run_dir, "autoencoder.keras"))
   files.write_npz(os.path.join(run_dir, "codes.npz"), genome=genome, reconstruction=reconstruction)
   result = {
       "num_vectors": int(len(vectors)), "dim": int(vectors.shape[1]),
@@ -80,6 +76,15 @@ def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rat
   }
   files.write_json(result_path, result)
   return result
+
+
+def save_model(model, path):
+  """Saves the model's layers, without its optimizer (Adam's slots would triple the
+  file), atomically."""
+  def write(tmp):
+    tf.keras.Model(model.inputs, model.outputs, name=model.name).save(tmp + ".keras")
+    os.replace(tmp + ".keras", tmp)  # Keras insists on the suffix of the file it writes
+  files.write_atomic(path, write)
 
 
 def load_reconstruction(run_dir, row=0):

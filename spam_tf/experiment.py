@@ -5,9 +5,12 @@ unit of a seed uses seed s, so all target runs see the same environment seeds
 and the same fresh initialisation), as units of spam_tf/units.py:
   expert       M* = f1(S)                            (gin scope 'source')
   autoencoder  g trained on w(M*), W_SPAM = g(w(M*))
+  genome       the genome autoencoder on a zoo of other source experts, and
+               the genome start points of M* (spam_tf/genome.py)
   target       M_TL = f2(T, start point of a method) (gin scope 'target')
 with the methods of spam_tf/start_points.py: scratch (no source), spam
-(w^-1(W_SPAM), the paper's), copy, prune, relu, relu_prune, noise.
+(w^-1(W_SPAM), the paper's), copy, prune, relu, relu_prune, noise, and
+genome, genome_mean, genome_sample.
 
 spam_tf/sweep.py builds the units of one or many experiments and runs them on
 spam_tf/engine.py; `execute_unit` is what a worker runs for one unit.
@@ -25,6 +28,7 @@ from spam_tf import autoencoder
 from spam_tf import console
 from spam_tf import envs as envs_lib
 from spam_tf import files
+from spam_tf import genome
 from spam_tf import metrics
 from spam_tf import start_points
 from spam_tf import statistics as st
@@ -90,9 +94,9 @@ def execute_unit(root_dir, unit, worker_state, *dep_results):
 
 
 def stage_name(unit):
-  """source_expert, autoencoder or target_<method>: the unit's role in an experiment."""
-  return {"expert": "source_expert", "autoencoder": "autoencoder"}.get(unit.kind,
-                                                                      f"target_{unit.method}")
+  """source_expert, autoencoder, genome or target_<method>: the unit's role in an experiment."""
+  return {"expert": "source_expert", "autoencoder": "autoencoder", "genome": "genome"}.get(
+      unit.kind, f"target_{unit.method}")
 
 
 def _train(root_dir, unit, scope, hparams, start_fn=None):
@@ -115,21 +119,44 @@ def _run_autoencoder(root_dir, unit, expert_result):
                                        unit.run_dir(root_dir), unit.log_dir(root_dir), unit.seed)
 
 
+def _run_genome(root_dir, unit, expert_result, *zoo_results):
+  """The genome autoencoder on the zoo (deps after the expert), and this seed's genome
+  start points from w(M*) of the expert (deps[0], never in the zoo)."""
+  del zoo_results  # read from their files
+  train_seeds, _ = genome.zoo()
+  zoo_dirs = [d.run_dir(root_dir) for d in unit.deps[1:]]
+  in_training = [d.seed in train_seeds for d in unit.deps[1:]]
+  expert = train.load_weights(unit.deps[0].run_dir(root_dir), "final")
+  return genome.train_genome([d for d, t in zip(zoo_dirs, in_training) if t],
+                             [d for d, t in zip(zoo_dirs, in_training) if not t],
+                             [tuple(s) for s in expert_result["weight_shapes"]], expert,
+                             unit.run_dir(root_dir), unit.log_dir(root_dir), unit.seed)
+
+
 def _output_activation():
   default = inspect.signature(autoencoder.build_autoencoder).parameters["output_activation"].default
   return gin.get_bindings("build_autoencoder").get("output_activation", default)
 
 
-def _run_target(root_dir, unit, expert_result=None, autoencoder_result=None):
+def _start_inputs(root_dir, unit):
+  """What the unit's start-point method may read: M* and its helper unit's output."""
+  expert_dir, helper = unit.deps[0].run_dir(root_dir), unit.deps[1]
+  inputs = start_points.StartInputs(train.load_weights(expert_dir, "final"), unit.seed,
+                                    output_activation=_output_activation())
+  if helper.kind == "autoencoder":
+    inputs.reconstruction = autoencoder.load_reconstruction(helper.run_dir(root_dir))
+  else:
+    inputs.genome = genome.load_starts(helper.run_dir(root_dir))
+  return inputs
+
+
+def _run_target(root_dir, unit, expert_result=None, helper_result=None):
   """f2 on the target from the unit's start point; {"target": result, "sparsity": ...}."""
-  del autoencoder_result  # read from its files
+  del helper_result  # read from its files
   hparams = {"method": unit.method, "source": unit.source or "none", "target": unit.env_id}
   if not unit.source:
     return {"target": _train(root_dir, unit, "target", hparams), "sparsity": None}
-  expert_dir, ae_dir = (d.run_dir(root_dir) for d in unit.deps)
-  start = start_points.start_vector(unit.method, train.load_weights(expert_dir, "final"),
-                                    autoencoder.load_reconstruction(ae_dir), _output_activation(),
-                                    unit.seed)
+  start = start_points.start_vector(unit.method, _start_inputs(root_dir, unit))
   source_arrays = weights_lib.unflatten(start, [tuple(s) for s in expert_result["weight_shapes"]])
   run_dir = unit.run_dir(root_dir)
 
@@ -167,7 +194,8 @@ def _sparsity(root_dir, unit, source_start, result):
   return sparsity
 
 
-_RUNNERS = {"expert": _run_expert, "autoencoder": _run_autoencoder, "target": _run_target}
+_RUNNERS = {"expert": _run_expert, "autoencoder": _run_autoencoder, "genome": _run_genome,
+            "target": _run_target}
 
 
 # --- parent side -----------------------------------------------------------
@@ -253,6 +281,8 @@ def summarize(root_dir, plan, results):
         "zero_ratio_per_seed": [a["zero_ratio"] for a in autoencoders],
         **_dirs(root_dir, [plan.autoencoders[s] for s in seeds]),
     }
+  if plan.genomes:
+    summary["genome"] = _genome_summary(root_dir, plan, results)
   for method in methods:
     target_units = [plan.targets[(method, s)] for s in seeds]
     outcomes = [results[u] for u in target_units]
@@ -264,6 +294,21 @@ def summarize(root_dir, plan, results):
     summary["spam_converged_faster"] = (
         None if spam_conv is None and scratch_conv is None else
         scratch_conv is None or (spam_conv is not None and spam_conv < scratch_conv))
+  return summary
+
+
+def _genome_summary(root_dir, plan, results):
+  """The genome autoencoders (one per seed) and the zoo they learned from."""
+  genomes = [results[plan.genomes[s]] for s in plan.seeds]
+  summary = {key: [g[key] for g in genomes] for key in (
+      "held_out_relative_error", "held_out_mean_guess_error", "expert_relative_error", "train_relative_error",
+      "dead_output_fraction", "best_epoch")}
+  summary.update({key: genomes[0][key] for key in ("code_size", "compression_ratio", "dim",
+                                                   "zoo_members", "held_out_members")})
+  summary.update(_dirs(root_dir, [plan.genomes[s] for s in plan.seeds]))
+  summary["zoo"] = {"seeds": [u.seed for u in plan.zoo],
+                    "final_eval_returns": [results[u]["final_eval_return"] for u in plan.zoo],
+                    **_dirs(root_dir, plan.zoo)}
   return summary
 
 
@@ -299,5 +344,13 @@ def report(summary):
       line += (f"; after f2: sparsity ratio {fmt(spam['sparsity_ratio'])}, "
                f"zeros kept {fmt(spam['zeros_kept_fraction'])}")
     rows.append(line)
+  if "genome" in summary:
+    genome_summary = summary["genome"]
+    rows.append(f"genome autoencoder: code size {genome_summary['code_size']} (compression "
+                f"{genome_summary['compression_ratio']:.0f}x), relative error on held-out zoo experts "
+                f"{np.mean(genome_summary['held_out_relative_error']):.3f} (the zoo's mean weights: "
+                f"{np.mean(genome_summary['held_out_mean_guess_error']):.3f}), on M* "
+                f"{np.mean(genome_summary['expert_relative_error']):.3f}, dead outputs "
+                f"{np.mean(genome_summary['dead_output_fraction']):.3f}")
   return "\n".join(rows)
 

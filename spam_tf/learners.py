@@ -100,7 +100,7 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
   for candidate in candidates:
     experiment.parse_gin(gin_files, list(gin_bindings) + CANDIDATES[candidate])
     train.check_config()
-    config = units_lib.config_for("target", gin.config_str(), from_source=False)
+    config = units_lib.config_for("target", gin.config_str())
     iterations[candidate] = train.configured("target")["iterations"]
     batch_steps[candidate] = train.configured("target")["batch_steps"]
     for env_id in env_ids:

@@ -5,6 +5,7 @@ per-seed scores (spam_tf.statistics), intervals, verdicts and their sentences.
 The paper's own numbers (../shared/seeds/000_9d4e88c8341d3aa2.txt, Tables 1-4)
 are the only constants.
 """
+import json
 import os
 
 import numpy as np
@@ -281,6 +282,130 @@ def sparsity_by_tolerance(root_dir, stage_summary, reps):
   return table
 
 
+# --- beyond the paper: the genome autoencoder (spam_tf/genome.py) ----------------
+
+GENOME_VARIANTS = ("genome", "genome_mean", "genome_sample")
+COLORS.update({"genome": "#e377c2", "genome_mean": "#17becf", "genome_sample": "#bcbd22"})
+
+
+def genome_groups(experiments):
+  """Genome experiments grouped by everything but their code size (the same pair, config
+  and seeds: their other methods' units are shared), each group sorted by code size.
+  Returns [[(name, experiment)]]."""
+  groups = {}
+  for name, experiment in experiments.items():
+    if "genome" in experiment:
+      others = [m for m in experiment["methods"] if m not in GENOME_VARIANTS]
+      key = json.dumps([experiment["seeds"]] + [experiment[f"target_{m}"]["run_dirs"] for m in others])
+      groups.setdefault(key, []).append((name, experiment))
+  return [sorted(group, key=lambda item: item[1]["genome"]["code_size"]) for group in groups.values()]
+
+
+def genome_candidates(root_dir, group, reps):
+  """Every compression-based start of a group: {(method, code size): row} with its
+  compression ratio, speed-up over scratch (scratch's iterations - its own, per seed:
+  IQM [CI]) and its paired difference in iterations from each other start (that the
+  experiment ran) with the verdict. Also the no-compression starts' speed-ups:
+  {method: (iqm, low, high)}."""
+  first = group[0][1]
+  dim = first["genome"]["dim"]
+  candidates, references = {}, {}
+  for _, experiment in group:
+    scores, _, _ = experiment_scores(experiment)
+    code_sizes = {variant: experiment["genome"]["code_size"] for variant in GENOME_VARIANTS}
+    if "spam" in scores:
+      code_sizes["spam"] = files.read_json(os.path.join(
+          root_dir, experiment["autoencoder"]["run_dirs"][0], "result.json"))["code_dim"]
+    for method in scores:
+      if method == "scratch":
+        continue
+      speedup = st.iqm_interval(scores["scratch"]["iterations"] - scores[method]["iterations"], reps)
+      if method not in code_sizes:
+        references[method] = speedup
+        continue
+      versus = {}
+      for other in scores:
+        if other not in GENOME_VARIANTS and other != method:
+          difference = st.paired_difference(scores[method]["iterations"], scores[other]["iterations"], reps)
+          versus[other] = (difference, st.verdict(*difference[1:], lower_is_better=True))
+      candidates[(method, code_sizes[method])] = {"compression": dim / code_sizes[method],
+                                                  "speedup": speedup, "versus": versus}
+  return candidates, references
+
+
+def genome_figure(candidates, references, title, path):
+  """Speed-up over scratch (IQM, 95% CI) against the compression ratio d / code size:
+  a line per genome variant, SPAM's single-expert point, the uncompressed starts dotted."""
+  plt = _plt()
+  fig, ax = plt.subplots(figsize=(9, 4.4), dpi=120)
+  for offset, method in zip((0.94, 1.0, 1.06, 1.0), GENOME_VARIANTS + ("spam",)):
+    rows = sorted((row["compression"], row["speedup"]) for (m, _), row in candidates.items() if m == method)
+    if not rows:
+      continue
+    x = np.array([c for c, _ in rows]) * offset  # offsets keep error bars apart
+    iqm, low, high = (np.array([v[k] for _, v in rows]) for k in range(3))
+    ax.errorbar(x, iqm, yerr=[iqm - low, high - iqm], marker="o", capsize=3, color=COLORS.get(method),
+                linewidth=2.0 if method != "spam" else 0, elinewidth=1.2, label=method)
+  for method, (iqm, _, _) in references.items():
+    ax.axhline(iqm, color=COLORS.get(method), linestyle=":", linewidth=1.2, label=f"{method} (no compression)")
+  ax.axhline(0, color="black", linewidth=0.8)
+  ax.text(ax.get_xlim()[0], 0, " scratch", va="bottom", fontsize=8)
+  ax.set_xscale("log")
+  ratios = sorted({row["compression"] for row in candidates.values()})
+  ax.set_xticks(ratios, [f"{r:.0f}x" for r in ratios])
+  ax.xaxis.set_minor_locator(plt.NullLocator())
+  ax.set_xlabel("compression ratio d / code size (log scale)")
+  ax.set_ylabel("iterations saved vs scratch\n(IQM over seeds, 95% CI)")
+  _finish(plt, fig, ax, title, "start point", path)
+
+
+def _genome_lines(root_dir, out_dir, group, reps):
+  names = [name for name, _ in group]
+  first = group[0][1]
+  candidates, references = genome_candidates(root_dir, group, reps)
+  label = f"{first['source']} → {first['target']} ({', '.join(names)})"
+  figure = f"genome_{names[0]}.png"
+  genome_figure(candidates, references, f"{first['source']} → {first['target']}: start points by compression",
+                os.path.join(out_dir, figure))
+  others = sorted({o for row in candidates.values() for o in row["versus"]},
+                  key=lambda m: ({"scratch": 0, "copy": 1}.get(m, 2), m))
+  lines = [f"### {label}", "", f"![genome: {label}]({figure})", "",
+           "Paired difference in iterations to the maximum from each other start (negative: faster), "
+           "95% CI, and the verdict:", "",
+           "| start | code size | compression | saved vs scratch IQM [CI] | " + " | ".join(f"vs {o}" for o in others) + " |",
+           "|---" * (4 + len(others)) + "|"]
+  for (method, code), row in sorted(candidates.items(), key=lambda item: (item[0][0] != "spam", item[0])):
+    cells = [f"{_interval(*row['versus'][o][0])} {row['versus'][o][1]}" if o in row["versus"] else "—"
+             for o in others]
+    lines.append(f"| {method} | {code} | {row['compression']:.0f}x | {_interval(*row['speedup'])} | "
+                 + " | ".join(cells) + " |")
+  lines += ["", "The genome autoencoders (mean over seeds; relative error ||w' - w|| / ||w||):", "",
+            "| code size | compression | zoo members (held out) | error on held-out zoo experts | "
+            "the zoo's mean weights as a guess | error on M* | dead outputs | best epoch |",
+            "|---|---|---|---|---|---|---|---|"]
+  for _, experiment in group:
+    g = experiment["genome"]
+    lines.append(f"| {g['code_size']} | {g['compression_ratio']:.0f}x | {g['zoo_members']} ({g['held_out_members']}) | "
+                 f"{np.mean(g['held_out_relative_error']):.3f} | {np.mean(g['held_out_mean_guess_error']):.3f} | "
+                 f"{np.mean(g['expert_relative_error']):.3f} | {np.mean(g['dead_output_fraction']):.3f} | "
+                 f"{np.mean(g['best_epoch']):.0f} |")
+  return lines + ["", genome_verdict(candidates, len(first["seeds"])), ""]
+
+
+def genome_verdict(candidates, seeds):
+  """One sentence: which compression-based starts beat every other start they were compared
+  with (scratch, copy and the controls without an autoencoder), from the paired intervals."""
+  winners = [f"`{method}` (code size {code})" for (method, code), row in sorted(candidates.items())
+             if row["versus"] and all(verdict == "better" for o, (_, verdict) in row["versus"].items()
+                                      if o not in ("spam",) + GENOME_VARIANTS)]
+  if winners:
+    return (f"Over {seeds} seeds, {', '.join(winners)} reach the maximum faster than scratch, copy and every "
+            f"control without an autoencoder (95% CIs exclude no difference; {len(candidates)} compression-based "
+            f"starts were compared, with no correction for that many comparisons).")
+  return (f"Over {seeds} seeds, none of the {len(candidates)} compression-based starts reaches the maximum "
+          f"faster than scratch, copy and every control without an autoencoder at once (95% CIs).")
+
+
 # --- the report ------------------------------------------------------------------
 
 def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS):
@@ -291,10 +416,17 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS):
   lines += _provenance_lines(provenance, experiments)
   sections, verdicts = [], []
   for name, experiment in experiments.items():
+    if "genome" in experiment:  # one section for all code sizes of a pair, below
+      continue
     section, verdict = _experiment_section(root_dir, out_dir, name, experiment, reps)
     sections += section
     if verdict:
       verdicts.append((name, verdict))
+  groups = genome_groups(experiments)
+  if groups:
+    sections += ["## Beyond the paper: a genome autoencoder trained on a zoo of experts", ""]
+    for group in groups:
+      sections += _genome_lines(root_dir, out_dir, group, reps)
   lines += ["## The answer, per experiment", ""]
   for name, verdict in verdicts:
     unmapped = PAPER.get(name, {}).get("unmapped")

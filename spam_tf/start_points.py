@@ -18,10 +18,18 @@ autoencoder and what to simpler operations on M*:
               it has SPAM's zero ratio;
   noise       M* plus Gaussian noise whose norm equals that seed's SPAM
               reconstruction error ||w(g(M*)) - w(M*)||.
+Beyond the paper, from the genome autoencoder trained on a zoo of source
+experts (spam_tf/genome.py), which reads the seed's genome unit instead:
+  genome         decode(encode(M*));
+  genome_mean    decode(the mean code of the zoo's best policies);
+  genome_sample  decode(a code drawn around that mean).
 
-Adding a method: one function (expert, reconstruction, output_activation, seed)
--> vector or None, and one line in METHODS.
+Adding a method: one function StartInputs -> vector or None, and one line in
+METHODS naming the unit it reads ('autoencoder', 'genome' or None for scratch).
 """
+import dataclasses
+from typing import Optional
+
 import numpy as np
 
 from spam_tf import collect
@@ -29,16 +37,27 @@ from spam_tf import collect
 _ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0.0), "linear": lambda x: x}
 
 
-def scratch(expert, reconstruction, output_activation, seed):
+@dataclasses.dataclass
+class StartInputs:
+  """What a method may read. expert: w(M*) [d]; reconstruction: w(g(M*)) [d] (from the
+  seed's autoencoder unit); genome: {method: vector [d]} (from its genome unit)."""
+  expert: np.ndarray
+  seed: int
+  reconstruction: Optional[np.ndarray] = None
+  output_activation: str = "relu"
+  genome: Optional[dict] = None
+
+
+def scratch(inputs):
   return None
 
 
-def spam(expert, reconstruction, output_activation, seed):
-  return np.asarray(reconstruction, np.float32)
+def spam(inputs):
+  return np.asarray(inputs.reconstruction, np.float32)
 
 
-def copy(expert, reconstruction, output_activation, seed):
-  return np.asarray(expert, np.float32)
+def copy(inputs):
+  return np.asarray(inputs.expert, np.float32)
 
 
 def _zero_smallest(vector, zeros_wanted, candidates):
@@ -54,35 +73,58 @@ def _zero_smallest(vector, zeros_wanted, candidates):
   return out
 
 
-def prune(expert, reconstruction, output_activation, seed):
-  expert = np.asarray(expert, np.float32)
-  return _zero_smallest(expert, int(np.sum(reconstruction == 0)), np.ones(expert.shape, bool))
+def prune(inputs):
+  expert = np.asarray(inputs.expert, np.float32)
+  return _zero_smallest(expert, int(np.sum(inputs.reconstruction == 0)), np.ones(expert.shape, bool))
 
 
-def relu(expert, reconstruction, output_activation, seed):
-  if output_activation not in _ACTIVATIONS:
-    raise ValueError(f"start point 'relu': unknown output activation {output_activation!r}")
-  return _ACTIVATIONS[output_activation](np.asarray(expert, np.float32)).astype(np.float32)
+def relu(inputs):
+  if inputs.output_activation not in _ACTIVATIONS:
+    raise ValueError(f"start point 'relu': unknown output activation {inputs.output_activation!r}")
+  return _ACTIVATIONS[inputs.output_activation](np.asarray(inputs.expert, np.float32)).astype(np.float32)
 
 
-def relu_prune(expert, reconstruction, output_activation, seed):
-  activated = relu(expert, reconstruction, output_activation, seed)
-  return _zero_smallest(activated, int(np.sum(reconstruction == 0)), activated > 0)
+def relu_prune(inputs):
+  activated = relu(inputs)
+  return _zero_smallest(activated, int(np.sum(inputs.reconstruction == 0)), activated > 0)
 
 
-def noise(expert, reconstruction, output_activation, seed):
-  expert = np.asarray(expert, np.float64)
-  distance = np.linalg.norm(np.asarray(reconstruction, np.float64) - expert)
-  direction = np.random.default_rng(collect.derive_seed(seed, 5)).normal(size=expert.shape)
+def noise(inputs):
+  expert = np.asarray(inputs.expert, np.float64)
+  distance = np.linalg.norm(np.asarray(inputs.reconstruction, np.float64) - expert)
+  direction = np.random.default_rng(collect.derive_seed(inputs.seed, 5)).normal(size=expert.shape)
   return (expert + direction * (distance / np.linalg.norm(direction))).astype(np.float32)
 
 
-METHODS = {"scratch": scratch, "spam": spam, "copy": copy, "prune": prune, "relu": relu,
-           "relu_prune": relu_prune, "noise": noise}
+def _from_genome(method):
+  def start(inputs):
+    return np.asarray(inputs.genome[method], np.float32)
+  start.__name__ = method
+  return start
 
 
-def start_vector(method, expert, reconstruction, output_activation, seed):
-  """The start vector [d] of `method` (None: the target's own initialisation)."""
+# name: (function, the unit it reads besides the expert). copy and relu read only M*,
+# but like every control they run beside the seed's SPAM (same dependencies).
+METHODS = {"scratch": (scratch, None), "spam": (spam, "autoencoder"), "copy": (copy, "autoencoder"),
+           "prune": (prune, "autoencoder"), "relu": (relu, "autoencoder"),
+           "relu_prune": (relu_prune, "autoencoder"), "noise": (noise, "autoencoder"),
+           "genome": (_from_genome("genome"), "genome"),
+           "genome_mean": (_from_genome("genome_mean"), "genome"),
+           "genome_sample": (_from_genome("genome_sample"), "genome")}
+
+
+def _check(method):
   if method not in METHODS:
     raise ValueError(f"unknown start-point method {method!r}; choose from {sorted(METHODS)}")
-  return METHODS[method](expert, reconstruction, output_activation, seed)
+
+
+def reads(method):
+  """The unit kind `method` reads besides the expert: 'autoencoder', 'genome' or None."""
+  _check(method)
+  return METHODS[method][1]
+
+
+def start_vector(method, inputs):
+  """The start vector [d] of `method` (None: the target's own initialisation)."""
+  _check(method)
+  return METHODS[method][0](inputs)

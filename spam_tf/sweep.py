@@ -40,7 +40,9 @@ from spam_tf import engine
 from spam_tf import envs as envs_lib
 from spam_tf import experiment as experiment_lib
 from spam_tf import files
+from spam_tf import genome as genome_lib
 from spam_tf import progress
+from spam_tf import start_points
 from spam_tf import train
 from spam_tf import units as units_lib
 from spam_tf import weights as weights_lib
@@ -64,7 +66,8 @@ class Experiment:
 
 @dataclasses.dataclass
 class Plan:
-  """An experiment's units. experts/autoencoders: {seed: Unit}; targets: {(method, seed): Unit}."""
+  """An experiment's units. experts/autoencoders/genomes: {seed: Unit}; targets:
+  {(method, seed): Unit}; zoo: the experts the genome units learn from."""
   experiment: Experiment
   seeds: list
   methods: list
@@ -73,9 +76,12 @@ class Plan:
   autoencoders: dict
   targets: dict
   iterations: dict  # unit kind -> training iterations (for the progress display)
+  genomes: dict = dataclasses.field(default_factory=dict)
+  zoo: list = dataclasses.field(default_factory=list)
 
   def units(self):
-    return [*self.experts.values(), *self.autoencoders.values(), *self.targets.values()]
+    return [*self.experts.values(), *self.zoo, *self.autoencoders.values(), *self.genomes.values(),
+            *self.targets.values()]
 
 
 @gin.configurable("sweep")
@@ -123,37 +129,55 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
         experiment.source, experiment.target,
         {s: files.read_json(os.path.join(d, units_lib.RESULT_FILE)) for s, d in external.items()})
   text = gin.config_str()
-  iterations = {"expert": train.configured("source")["iterations"], "autoencoder": 0,
+  iterations = {"expert": train.configured("source")["iterations"], "autoencoder": 0, "genome": 0,
                 "target": train.configured("target")["iterations"]}
   result = Plan(experiment, list(seeds), methods, text, {}, {}, {}, iterations)
+  if any(start_points.reads(m) == "genome" for m in methods):
+    result.zoo = _zoo_units(experiment, seeds, text)
   for s in seeds:
-    expert, autoencoder, targets = _seed_units(experiment, s, methods, text, external.get(s))
+    expert = units_lib.Unit("expert", experiment.source, s, units_lib.config_for("expert", text),
+                            external_dir=external.get(s))
     result.experts[s] = expert
-    if autoencoder:
-      result.autoencoders[s] = autoencoder
-    result.targets.update({(method, s): unit for method, unit in targets.items()})
+    helpers = _helper_units(experiment, s, methods, text, expert, result.zoo)
+    if "autoencoder" in helpers:
+      result.autoencoders[s] = helpers["autoencoder"]
+    if "genome" in helpers:
+      result.genomes[s] = helpers["genome"]
+    for method in methods:
+      result.targets[(method, s)] = _target_unit(experiment, s, method, text, expert, helpers)
   return result
 
 
-def _seed_units(experiment, seed, methods, config_text, external_dir=None):
-  """One seed's expert, autoencoder (None if only scratch runs) and {method: target unit}."""
-  expert = units_lib.Unit("expert", experiment.source, seed,
-                          units_lib.config_for("expert", config_text), external_dir=external_dir)
-  autoencoder = None
-  if set(methods) - {"scratch"}:
-    autoencoder = units_lib.Unit("autoencoder", experiment.source, seed,
-                                 units_lib.config_for("autoencoder", config_text), deps=(expert,))
-  targets = {}
-  for method in methods:
-    if method == "scratch":  # no source: one run serves every experiment with this target and f2
-      targets[method] = units_lib.Unit("target", experiment.target, seed,
-                                       units_lib.config_for("target", config_text, from_source=False),
-                                       method=method)
-    else:
-      targets[method] = units_lib.Unit("target", experiment.target, seed,
-                                       units_lib.config_for("target", config_text), method=method,
-                                       source=experiment.source, deps=(expert, autoencoder))
-  return expert, autoencoder, targets
+def _zoo_units(experiment, seeds, config_text):
+  """The source experts a genome autoencoder learns from: (train, held out) seeds of gin's
+  zoo(), none of them an experiment seed (every experiment's M* stays unseen)."""
+  train_seeds, held_out_seeds = genome_lib.zoo()
+  overlap = sorted(set(train_seeds + held_out_seeds) & set(seeds))
+  if overlap:
+    raise ExperimentError(f"{experiment.name}: zoo seeds {overlap} are also experiment seeds "
+                          f"(an M* would be in the zoo): raise zoo.first_seed")
+  return [units_lib.Unit("expert", experiment.source, s, units_lib.config_for("expert", config_text))
+          for s in train_seeds + held_out_seeds]
+
+
+def _helper_units(experiment, seed, methods, config_text, expert, zoo):
+  """{'autoencoder' / 'genome': Unit}: what this seed's start points read besides M*."""
+  helpers = {}
+  for kind in sorted({start_points.reads(m) for m in methods} - {None}):
+    deps = (expert,) if kind == "autoencoder" else (expert, *zoo)
+    helpers[kind] = units_lib.Unit(kind, experiment.source, seed,
+                                   units_lib.config_for(kind, config_text), deps=deps)
+  return helpers
+
+
+def _target_unit(experiment, seed, method, config_text, expert, helpers):
+  reads = start_points.reads(method)
+  if reads is None:  # scratch, no source: one run serves every experiment with this target and f2
+    return units_lib.Unit("target", experiment.target, seed, units_lib.config_for("target", config_text),
+                          method=method)
+  return units_lib.Unit("target", experiment.target, seed,
+                        units_lib.config_for("target", config_text, reads=("transfer", reads)),
+                        method=method, source=experiment.source, deps=(expert, helpers[reads]))
 
 
 def _check_expert_dir(expert_root, seed, source):

@@ -1,7 +1,8 @@
 """Units of work and their content-derived identities.
 
 A unit is one trained thing: a source expert (kind 'expert'), an autoencoder on
-that expert ('autoencoder') or one f2 run on the target ('target', with its
+that expert ('autoencoder'), a genome autoencoder on a zoo of experts
+('genome', spam_tf/genome.py) or one f2 run on the target ('target', with its
 start-point method). Its identity is what determines its result: kind, env,
 method, seed, the gin bindings that reach it and the identities of the units it
 reads. Two experiments that need the same unit therefore name the same folder,
@@ -9,10 +10,11 @@ and it is trained once (the CartPole experts serve the paper's 4.1, 4.2 and
 4.3; the InvertedPendulum scratch runs serve 4.1 and 4.2).
 
 Which bindings reach a unit (the rest are left out of its config and its key):
-  expert       everything but scope 'target/', transfer and the autoencoder's;
+  expert       everything but scope 'target/', transfer, the autoencoder's and the genome's;
   autoencoder  the expert's, plus build_autoencoder and train_autoencoder;
-  target       everything but scope 'source/' (scratch: also without transfer and
-               the autoencoder's, which only a start point from a source reads).
+  genome       the expert's, plus zoo, build_genome_autoencoder and train_genome;
+  target       everything but scope 'source/', with transfer and the part its start
+               point reads (the autoencoder's or the genome's; scratch: neither).
 Unknown sections count as reaching every unit: a key may split units that could
 have been shared, never share units that differ.
 
@@ -32,9 +34,10 @@ from spam_tf import files
 
 RESULT_FILE = "result.json"
 SPARSITY_FILE = "sparsity.json"
-KINDS = ("expert", "autoencoder", "target")
-_AUTOENCODER = ("build_autoencoder", "train_autoencoder")
-_TRANSFER = ("transfer",)
+KINDS = ("expert", "autoencoder", "genome", "target")
+# Configurables only some units read: {part: configurable names}.
+_OPTIONAL = {"transfer": ("transfer",), "autoencoder": ("build_autoencoder", "train_autoencoder"),
+             "genome": ("zoo", "build_genome_autoencoder", "train_genome")}
 _HEADER = re.compile(r"^# Parameters for (?:(\w+)/)?([\w.]+):$", re.M)
 
 
@@ -87,18 +90,19 @@ def sections(config_text):
   return result
 
 
-def config_for(kind, config_text, from_source=True):
-  """The part of an experiment's config that reaches a unit of `kind` (see module doc)."""
-  kept = []
-  for scope, name, block in sections(config_text):
-    if kind == "expert":
-      keep = scope != "target" and name not in _TRANSFER + _AUTOENCODER
-    elif kind == "autoencoder":
-      keep = scope != "target" and name not in _TRANSFER
-    else:
-      keep = scope != "source" and (from_source or name not in _TRANSFER + _AUTOENCODER)
-    if keep:
-      kept.append(block)
+def config_for(kind, config_text, reads=None):
+  """The part of an experiment's config that reaches a unit of `kind` (see module doc).
+
+  reads: the optional parts the unit reads, of 'transfer', 'autoencoder', 'genome'.
+  Default by kind: an autoencoder or genome unit reads its own part; an expert none.
+  A target from a source reads ('transfer', 'autoencoder' or 'genome'); scratch none.
+  """
+  if reads is None:
+    reads = {"autoencoder": ("autoencoder",), "genome": ("genome",)}.get(kind, ())
+  dropped_scope = "source" if kind == "target" else "target"
+  dropped = [name for part, names in _OPTIONAL.items() if part not in reads for name in names]
+  kept = [block for scope, name, block in sections(config_text)
+          if scope != dropped_scope and name not in dropped]
   return "\n\n".join(kept) + "\n" if kept else ""
 
 

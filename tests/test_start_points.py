@@ -6,10 +6,12 @@ from spam_tf import start_points
 
 EXPERT = np.array([0.5, -0.2, 0.1, -0.8, 0.3, 0.0], np.float32)
 RECONSTRUCTION = np.array([0.5, 0.0, 0.0, 0.0, 0.3, 0.0], np.float32)  # 4 zeros of 6
+GENOME = {"genome": EXPERT + 1, "genome_mean": EXPERT + 2, "genome_sample": EXPERT + 3}
 
 
 def start(method, activation="relu", seed=0):
-  return start_points.start_vector(method, EXPERT, RECONSTRUCTION, activation, seed)
+  return start_points.start_vector(method, start_points.StartInputs(
+      EXPERT, seed, RECONSTRUCTION, activation, GENOME))
 
 
 def test_scratch_spam_copy():
@@ -40,6 +42,13 @@ def test_noise_is_at_spams_distance_from_the_expert_and_seeded():
   np.testing.assert_array_equal(a, b)
   assert not np.array_equal(a, c)
   assert np.count_nonzero(a) == 6  # a perturbation, not a sparsifier
+
+
+def test_genome_methods_read_their_genome_unit():
+  for method, vector in GENOME.items():
+    np.testing.assert_array_equal(start(method), vector)
+    assert start_points.reads(method) == "genome"
+  assert start_points.reads("spam") == "autoencoder" and start_points.reads("scratch") is None
 
 
 def test_every_method_keeps_the_layout_and_unknown_ones_are_refused():

@@ -15,9 +15,9 @@ from tests.conftest import user_env
 SMOKE_SWEEP = "configs/sweeps/smoke.gin"
 
 
-def spam_sweep(repo_root, root, *args, output=subprocess.PIPE):
+def spam_sweep(repo_root, root, *args, output=subprocess.PIPE, sweep=SMOKE_SWEEP):
   return subprocess.Popen([sys.executable, os.path.join(repo_root, "bin", "spam_sweep"),
-                           f"--sweep={SMOKE_SWEEP}", f"--root_dir={root}", *args],
+                           f"--sweep={sweep}", f"--root_dir={root}", *args],
                           stdout=output, stderr=output, text=True, cwd=repo_root, env=user_env())
 
 
@@ -35,14 +35,18 @@ def ray_sweep(tmp_path_factory, repo_root):
 
 
 def unit_results(root):
-  """{unit folder relative to root: (result.json's numbers, final weights)} of every unit."""
+  """{unit folder relative to root: (result.json's numbers, the arrays of its .npz files)}
+  of every unit."""
   found = {}
   for path in glob.glob(os.path.join(root, "units", "**", "result.json"), recursive=True):
     result = json.load(open(path))
     numbers = {k: result[k] for k in ("eval_returns", "stochastic_eval_returns", "train_returns",
-                                      "loss_curve", "reconstruction_mse") if k in result}
-    weights = os.path.join(os.path.dirname(path), "policy_weights.npz")
-    arrays = dict(np.load(weights)) if os.path.exists(weights) else {}
+                                      "loss_curve", "reconstruction_mse", "held_out_loss_curve")
+               if k in result}
+    arrays = {}
+    for npz in sorted(glob.glob(os.path.join(os.path.dirname(path), "*.npz"))):
+      with np.load(npz) as saved:
+        arrays.update({f"{os.path.basename(npz)}:{k}": saved[k] for k in saved.files})
     found[os.path.relpath(os.path.dirname(path), root)] = (numbers, arrays)
   return found
 
@@ -78,6 +82,10 @@ train_eval.num_envs = 4
 # Parameters for transfer:
 # ==============================================================================
 transfer.observation_map = (0, 2, 1, 3)
+
+# Parameters for zoo:
+# ==============================================================================
+zoo.size = 30
 """
 
 
@@ -92,10 +100,15 @@ def test_each_unit_kind_gets_only_the_bindings_that_reach_it():
   assert blocks(units.config_for("autoencoder", CONFIG)) == [
       "build_autoencoder.output_activation = 'relu'", "source/train_eval.iterations = 4",
       "train_eval.num_envs = 4"]
-  assert blocks(units.config_for("target", CONFIG)) == [
+  assert blocks(units.config_for("genome", CONFIG)) == [
+      "source/train_eval.iterations = 4", "train_eval.num_envs = 4", "zoo.size = 30"]
+  assert blocks(units.config_for("target", CONFIG, reads=("transfer", "autoencoder"))) == [
       "build_autoencoder.output_activation = 'relu'", "target/train_eval.batch_steps = 1000",
       "train_eval.num_envs = 4", "transfer.observation_map = (0, 2, 1, 3)"]
-  assert blocks(units.config_for("target", CONFIG, from_source=False)) == [
+  assert blocks(units.config_for("target", CONFIG, reads=("transfer", "genome"))) == [
+      "target/train_eval.batch_steps = 1000", "train_eval.num_envs = 4",
+      "transfer.observation_map = (0, 2, 1, 3)", "zoo.size = 30"]
+  assert blocks(units.config_for("target", CONFIG)) == [
       "target/train_eval.batch_steps = 1000", "train_eval.num_envs = 4"]
 
 

@@ -1,0 +1,207 @@
+"""Beyond the paper: a genome autoencoder trained on a zoo of source experts.
+
+The paper's g sees one vector, w(M*), so it can only memorise it. Here one
+autoencoder learns from a zoo: the source task's experts over many seeds, each
+with the weights it kept along training (spam_tf.train's weight snapshots, so
+the zoo holds policies of every quality). Never a network trained on the target.
+The zoo's seeds are disjoint from the experiments' seeds, so every experiment's
+M* is an expert the autoencoder never saw; the zoo's last seeds are held out
+to measure whether it generalises rather than memorises.
+
+What weight spaces need (Schürholt et al., Hyper-Representations, 2021/2022):
+each layer's weights are standardised by that layer's mean and standard
+deviation over the zoo (so the loss weighs layers alike, not by their size or
+scale), and the output is linear (a ReLU output unit that stops learning
+returns 0 for every input: the paper's g zeroes a third of M*'s positive
+weights that way). The code size is the knob: d / code size is the compression.
+
+Start points, per experiment seed (spam_tf.start_points):
+  genome         decode(encode(M*))
+  genome_mean    decode(the mean code of the zoo's best policies)
+  genome_sample  decode(a code drawn around that mean, with the best codes' spread)
+"""
+import math
+import os
+
+import gin
+import numpy as np
+import tensorflow as tf
+
+from spam_tf import collect
+from spam_tf import files
+from spam_tf import train
+
+STARTS_FILE = "starts.npz"  # {method: start vector [d]}
+CODES_FILE = "codes.npz"    # the zoo's codes [N, c], their returns [N], the best codes, M*'s code
+GENOME_METHODS = ("genome", "genome_mean", "genome_sample")
+
+
+@gin.configurable
+def zoo(first_seed=1000, size=20, held_out_fraction=0.2):
+  """The zoo's expert seeds: (train seeds, held-out seeds). The held-out ones are the
+  last ceil(size * held_out_fraction); first_seed keeps them apart from experiment seeds."""
+  if not isinstance(size, int) or size < 2:
+    raise ValueError(f"zoo.size must be an integer >= 2, got {size!r}")
+  if not 0 < held_out_fraction < 1:
+    raise ValueError(f"zoo.held_out_fraction must be in (0, 1), got {held_out_fraction!r}")
+  seeds = list(range(first_seed, first_seed + size))
+  held_out = min(size - 1, max(1, math.ceil(size * held_out_fraction)))
+  return seeds[:-held_out], seeds[-held_out:]
+
+
+def zoo_members(expert_dirs):
+  """Every weight vector the zoo's experts kept, with its greedy eval return.
+
+  expert_dirs: finished expert run dirs. Returns (vectors [N, d] float32,
+  returns [N], seeds [N], iterations [N]): one row per expert and kept iteration.
+  """
+  vectors, returns, seeds, iterations = [], [], [], []
+  for run_dir in expert_dirs:
+    result = files.read_json(os.path.join(run_dir, train.RESULT_FILE))
+    return_at = dict(zip(result["eval_iterations"], result["eval_returns"]))
+    for iteration, vector in train.weights_along_training(run_dir).items():
+      if iteration in return_at:  # an iteration without an eval has no quality to rank by
+        vectors.append(vector)
+        returns.append(return_at[iteration])
+        seeds.append(result["seed"])
+        iterations.append(iteration)
+  return (np.asarray(vectors, np.float32), np.asarray(returns, np.float64),
+          np.asarray(seeds), np.asarray(iterations))
+
+
+def layer_scales(vectors, shapes):
+  """Per-entry (mean [d], std [d]) from each layer's mean and standard deviation over
+  all entries of that layer in vectors [N, d]; a constant layer gets std 1."""
+  sizes = [int(np.prod(s)) for s in shapes]
+  mean, std = np.empty(sum(sizes), np.float32), np.empty(sum(sizes), np.float32)
+  start = 0
+  for size in sizes:
+    layer = vectors[:, start:start + size]
+    mean[start:start + size] = layer.mean()
+    std[start:start + size] = layer.std() if layer.std() > 0 else 1.0
+    start += size
+  return mean, std
+
+
+@gin.configurable
+def build_genome_autoencoder(dim, code_size=16, hidden_sizes=(256, 128), activation="elu"):
+  """(autoencoder, encoder, decoder): [N, dim] -> [N, dim], -> [N, code_size], and back.
+  The code and the output are linear: no output unit can die."""
+  inputs = tf.keras.Input(shape=(dim,), name="weights")
+  hidden = inputs
+  for i, size in enumerate(hidden_sizes):
+    hidden = tf.keras.layers.Dense(size, activation=activation, name=f"encoder_{i}")(hidden)
+  code = tf.keras.layers.Dense(code_size, name="code")(hidden)
+  encoder = tf.keras.Model(inputs, code, name="encoder")
+  code_input = tf.keras.Input(shape=(code_size,), name="code")
+  hidden = code_input
+  for i, size in enumerate(reversed(hidden_sizes)):
+    hidden = tf.keras.layers.Dense(size, activation=activation, name=f"decoder_{i}")(hidden)
+  decoder = tf.keras.Model(code_input, tf.keras.layers.Dense(dim, name="reconstruction")(hidden),
+                           name="decoder")
+  return tf.keras.Model(inputs, decoder(encoder(inputs)), name="genome_autoencoder"), encoder, decoder
+
+
+def dead_output_fraction(reconstructions, targets):
+  """Fraction of output entries that do not move with the input although the target does.
+
+  reconstructions, targets: [N, d]. An output is dead when its spread over the N
+  inputs is under 1% of the target's spread there (a ReLU output stuck at 0 is one).
+  """
+  moving = targets.std(axis=0) > 0
+  if not moving.any():
+    return 0.0
+  stuck = reconstructions.std(axis=0) < 0.01 * targets.std(axis=0)
+  return float(np.mean(stuck[moving]))
+
+
+def _relative_error(reconstructions, targets):
+  """Mean over rows of ||reconstruction - target|| / ||target||. [N, d] each."""
+  return float(np.mean(np.linalg.norm(reconstructions - targets, axis=1)
+                       / np.maximum(np.linalg.norm(targets, axis=1), 1e-12)))
+
+
+def _best_codes(codes, returns, best_fraction):
+  """The codes [k, c] of the best ceil(N * best_fraction) members by eval return."""
+  k = max(2, math.ceil(len(codes) * best_fraction))
+  return codes[np.argsort(-returns, kind="stable")[:k]]
+
+
+@gin.configurable(denylist=["zoo_dirs", "held_out_dirs", "shapes", "expert", "run_dir", "log_dir", "seed"])
+def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed, epochs=1000,
+                 learning_rate=1e-3, batch_size=32, patience=100, best_fraction=0.25):
+  """Fits the genome autoencoder on the zoo and writes this seed's start points.
+
+  zoo_dirs / held_out_dirs: expert run dirs it trains on / validates on;
+  shapes: the actor's weight shapes; expert: w(M*) [d] of this seed's expert
+  (never in the zoo). Stops when the held-out loss has not improved for
+  `patience` epochs and keeps the best weights. Writes starts.npz, codes.npz
+  and result.json to run_dir; loss curves to TensorBoard. Returns the result dict.
+  """
+  result_path = os.path.join(run_dir, train.RESULT_FILE)
+  if os.path.exists(result_path):
+    return files.read_json(result_path)
+  os.makedirs(run_dir, exist_ok=True)
+  train.seed_everything(seed)
+  vectors, returns, _, _ = zoo_members(zoo_dirs)
+  held_out, _, _, _ = zoo_members(held_out_dirs)
+  mean, std = layer_scales(vectors, shapes)
+  model, encoder, decoder = build_genome_autoencoder(vectors.shape[1])
+  model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="mse")
+  history = model.fit(
+      (vectors - mean) / std, (vectors - mean) / std, epochs=epochs, batch_size=batch_size,
+      verbose=0, validation_data=((held_out - mean) / std, (held_out - mean) / std),
+      callbacks=[tf.keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)])
+  losses, held_out_losses = history.history["loss"], history.history["val_loss"]
+  if not np.isfinite(min(held_out_losses)):
+    raise FloatingPointError("genome autoencoder loss became non-finite: lower its learning_rate")
+
+  def decode(codes):
+    return decoder.predict(np.asarray(codes, np.float32), verbose=0) * std + mean
+
+  def reconstruct(rows):
+    return decode(encoder.predict((rows - mean) / std, verbose=0))
+
+  best = _best_codes(encoder.predict((vectors - mean) / std, verbose=0), returns, best_fraction)
+  rng = np.random.default_rng(collect.derive_seed(seed, 6))
+  sample = best.mean(axis=0) + rng.normal(size=best.shape[1]) * best.std(axis=0)
+  starts = {"genome": reconstruct(expert[None])[0], "genome_mean": decode(best.mean(axis=0)[None])[0],
+            "genome_sample": decode(sample[None])[0]}
+  _write_curves(log_dir, losses, held_out_losses)
+  # The codes, not the model (about 10 MB per seed and code size): enough to study the
+  # code space and what the start points were decoded from.
+  files.write_npz(os.path.join(run_dir, CODES_FILE), codes=encoder.predict((vectors - mean) / std, verbose=0),
+                  returns=returns, best=best, expert=encoder.predict((expert[None] - mean) / std, verbose=0)[0])
+  files.write_npz(os.path.join(run_dir, STARTS_FILE), **{k: v.astype(np.float32) for k, v in starts.items()})
+  result = {
+      "dim": int(vectors.shape[1]), "code_size": int(encoder.output_shape[-1]),
+      "compression_ratio": vectors.shape[1] / encoder.output_shape[-1],
+      "zoo_members": int(len(vectors)), "held_out_members": int(len(held_out)),
+      "epochs_run": len(losses), "best_epoch": int(np.argmin(held_out_losses)),
+      "loss_curve": [float(x) for x in losses], "held_out_loss_curve": [float(x) for x in held_out_losses],
+      "train_relative_error": _relative_error(reconstruct(vectors), vectors),
+      "held_out_relative_error": _relative_error(reconstruct(held_out), held_out),
+      # What guessing the zoo's mean weights for every held-out expert scores.
+      "held_out_mean_guess_error": _relative_error(np.broadcast_to(vectors.mean(axis=0), held_out.shape), held_out),
+      "expert_relative_error": _relative_error(starts["genome"][None], expert[None]),
+      "dead_output_fraction": dead_output_fraction(reconstruct(vectors), vectors),
+      "best_members": int(len(best)),
+  }
+  files.write_json(result_path, result)
+  return result
+
+
+def _write_curves(log_dir, losses, held_out_losses):
+  with files.tf_writes(f"TensorBoard events in {log_dir}"):
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+      for epoch, (loss, held_out) in enumerate(zip(losses, held_out_losses)):
+        tf.summary.scalar("Genome/TrainMSE", loss, step=epoch)
+        tf.summary.scalar("Genome/HeldOutMSE", held_out, step=epoch)
+    writer.flush()
+
+
+def load_starts(run_dir):
+  """{method: start vector [d]} of a finished genome unit."""
+  with np.load(os.path.join(run_dir, STARTS_FILE)) as saved:
+    return {name: saved[name] for name in saved.files}

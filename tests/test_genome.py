@@ -1,0 +1,139 @@
+"""The genome autoencoder on a zoo of experts: pure pieces on tiny inputs, the zoo's
+make-up on the real sweep file, and a tiny genome sweep killed and resumed."""
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from spam_tf import files
+from spam_tf import genome
+from tests.conftest import user_env
+from tests.test_sweep import assert_same_results, finish, spam_sweep
+
+GENOME_SMOKE = "configs/sweeps/genome_smoke.gin"
+
+
+def test_zoo_holds_out_its_last_seeds():
+  assert genome.zoo(first_seed=10, size=5, held_out_fraction=0.2) == ([10, 11, 12, 13], [14])
+  assert genome.zoo(first_seed=0, size=2, held_out_fraction=0.9) == ([0], [1])  # one of each at least
+  with pytest.raises(ValueError, match="zoo.size"):
+    genome.zoo(size=1)
+
+
+def test_layer_scales_standardise_each_layer_as_a_whole():
+  vectors = np.float32([[1, 3, 10, 10, 10], [3, 5, 10, 10, 10]])  # layer [2] then layer [3]
+  mean, std = genome.layer_scales(vectors, [(2,), (3,)])
+  np.testing.assert_array_equal(mean, [3, 3, 10, 10, 10])
+  np.testing.assert_array_equal(std, np.float32([np.sqrt(2), np.sqrt(2), 1, 1, 1]))  # constant layer: std 1
+
+
+def test_dead_outputs_are_those_that_ignore_a_moving_target():
+  targets = np.float32([[0, 1, 5], [2, 3, 5]])
+  reconstructions = np.float32([[1, 0.5, 5], [1, 3.5, 5]])  # first output stuck, last target fixed
+  assert genome.dead_output_fraction(reconstructions, targets) == 0.5
+
+
+def test_best_codes_are_the_highest_returns():
+  codes = np.float32([[0], [1], [2], [3], [4], [5], [6], [7]])
+  returns = np.float64([5, 1, 9, 3, 7, 0, 2, 8])
+  np.testing.assert_array_equal(genome._best_codes(codes, returns, 0.25), [[2], [7]])
+
+
+def test_zoo_members_are_every_kept_iteration_with_its_return(tmp_path):
+  run_dir = str(tmp_path / "expert")
+  os.makedirs(run_dir)
+  files.write_json(os.path.join(run_dir, "result.json"), {
+      "seed": 7, "iterations": 3, "eval_iterations": [0, 1, 2, 3], "eval_returns": [1.0, 2.0, 4.0, 8.0]})
+  files.write_npz(os.path.join(run_dir, "policy_weights.npz"), start=np.float32([0, 0]),
+                  iteration_2=np.float32([2, 2]), final=np.float32([3, 3]))
+  vectors, returns, seeds, iterations = genome.zoo_members([run_dir])
+  np.testing.assert_array_equal(vectors, [[0, 0], [2, 2], [3, 3]])
+  np.testing.assert_array_equal(returns, [1.0, 4.0, 8.0])
+  assert list(seeds) == [7, 7, 7] and list(iterations) == [0, 2, 3]
+
+
+def test_the_zoo_holds_only_source_experts_and_never_an_experiment_seed(repo_root, monkeypatch):
+  from spam_tf import sweep
+  from spam_tf.experiment import ExperimentError
+  monkeypatch.chdir(repo_root)
+  experiments, methods, _, gin_files, gin_bindings = sweep.load("configs/sweeps/genome.gin")
+  seeds = list(range(20))
+  zoos = {}
+  for experiment in experiments:
+    plan = sweep.plan(experiment, seeds, methods, gin_files, gin_bindings)
+    for unit in plan.zoo:
+      assert unit.kind == "expert" and unit.env_id == experiment.source and unit.seed not in seeds
+    for seed, unit in plan.genomes.items():
+      assert unit.deps == (plan.experts[seed], *plan.zoo)  # M* is never one of the zoo
+    if plan.genomes:
+      zoos.setdefault(experiment.source, set()).add(tuple(plan.zoo))
+  # Every code size of a pair learns from the same zoo (trained once).
+  assert {source: len(z) for source, z in zoos.items()} == {"CartPole-v1": 1, "InvertedPendulum-v4": 1}
+  with pytest.raises(ExperimentError, match="also experiment seeds"):
+    sweep.plan(experiments[1], [1000], methods, gin_files, gin_bindings)
+
+
+@pytest.fixture(scope="module")
+def genome_sweep(tmp_path_factory, repo_root):
+  root = str(tmp_path_factory.mktemp("genome") / "whole")
+  finish(subprocess_sweep(repo_root, root))
+  return root
+
+
+def subprocess_sweep(repo_root, root, output=subprocess.PIPE):
+  return spam_sweep(repo_root, root, output=output, sweep=GENOME_SMOKE)
+
+
+def test_genome_sweep_summary(genome_sweep):
+  summary = json.load(open(os.path.join(genome_sweep, "summary.json")))
+  small, large = (summary["experiments"][n] for n in ("genome_4", "genome_8"))
+  assert small["methods"] == ["scratch", "copy", "genome", "genome_mean", "genome_sample"]
+  assert (small["genome"]["code_size"], large["genome"]["code_size"]) == (4, 8)
+  assert small["genome"]["zoo"]["run_dirs"] == large["genome"]["zoo"]["run_dirs"]  # one zoo
+  for run_dir in small["genome"]["zoo"]["run_dirs"]:
+    result = json.load(open(os.path.join(genome_sweep, run_dir, "result.json")))
+    assert result["env_id"] == "CartPole-v1" and run_dir.startswith("units/expert/CartPole-v1/")
+  # The zoo: 2 training experts and 1 held out, each with start, iterations 1 and 2, final.
+  assert (small["genome"]["zoo_members"], small["genome"]["held_out_members"]) == (8, 4)
+  assert 0 <= min(small["genome"]["dead_output_fraction"]) <= max(small["genome"]["dead_output_fraction"]) <= 1
+  starts = genome.load_starts(os.path.join(genome_sweep, small["genome"]["run_dirs"][0]))
+  assert sorted(starts) == ["genome", "genome_mean", "genome_sample"]
+  assert not np.array_equal(starts["genome_mean"], starts["genome_sample"])
+
+
+def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_sweep, repo_root, tmp_path):
+  killed_root = str(tmp_path / "killed")
+  proc = subprocess_sweep(repo_root, killed_root, output=subprocess.DEVNULL)
+  pattern = os.path.join(killed_root, "units", "expert", "*", "*", "seed_100[0-9]", "result.json")
+  deadline = time.time() + 300
+  while not glob.glob(pattern):
+    assert proc.poll() is None and time.time() < deadline, "no zoo expert finished"
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait(timeout=60)
+  assert not glob.glob(os.path.join(killed_root, "units", "genome", "*", "*", "seed_*", "result.json"))
+  finish(subprocess_sweep(repo_root, killed_root))
+  assert_same_results(genome_sweep, killed_root)
+
+
+def test_report_has_the_genome_section_recomputed_from_the_units(genome_sweep, repo_root, tmp_path):
+  from spam_tf import statistics as st
+  out = tmp_path / "report"
+  proc = subprocess.run([sys.executable, os.path.join(repo_root, "bin", "spam_report"), f"--root_dir={genome_sweep}",
+                         f"--out_dir={out}", "--bootstrap_reps=200"],
+                        capture_output=True, text=True, cwd=repo_root, env=user_env(), timeout=300)
+  assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
+  text = (out / "REPORT.md").read_text()
+  assert (out / "genome_genome_4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert "## genome_4" not in text  # both code sizes are in the one genome section
+  summary = json.load(open(os.path.join(genome_sweep, "summary.json")))["experiments"]["genome_8"]
+  iterations = {m: st.iterations_to_max(summary[f"target_{m}"]["eval_returns"], 1000.0) for m in ("scratch", "genome")}
+  saved = st.iqm_interval(iterations["scratch"] - iterations["genome"], reps=200)
+  assert f"| genome | 8 | 576x | {saved[0]:.1f} [{saved[1]:.1f}, {saved[2]:.1f}] |" in text
+  assert "compression-based starts" in text
