@@ -8,8 +8,10 @@ The zoo's seeds are disjoint from the experiments' seeds, so every experiment's
 M* is an expert the autoencoder never saw; the zoo's last seeds are held out
 to measure whether it generalises rather than memorises.
 
-What weight spaces need (Schürholt et al., Hyper-Representations, 2021/2022):
-each layer's weights are standardised by that layer's mean and standard
+What weight spaces need (Schürholt et al., Hyper-Representations, 2021/2022;
+Ainsworth et al., Git Re-Basin, 2023): the experts' hidden units put in one
+order (weight matching, spam_tf/alignment.py: experts from different
+initialisations hold alike features in different orders); each layer's weights are standardised by that layer's mean and standard
 deviation over the zoo (so the loss weighs layers alike, not by their size or
 scale), and the output is linear (a ReLU output unit that stops learning
 returns 0 for every input: the paper's g zeroes a third of M*'s positive
@@ -27,6 +29,7 @@ import gin
 import numpy as np
 import tensorflow as tf
 
+from spam_tf import alignment
 from spam_tf import collect
 from spam_tf import files
 from spam_tf import train
@@ -49,17 +52,24 @@ def zoo(first_seed=1000, size=20, held_out_fraction=0.2):
   return seeds[:-held_out], seeds[-held_out:]
 
 
-def zoo_members(expert_dirs):
+def zoo_members(expert_dirs, reference=None, shapes=None):
   """Every weight vector the zoo's experts kept, with its greedy eval return.
 
-  expert_dirs: finished expert run dirs. Returns (vectors [N, d] float32,
-  returns [N], seeds [N], iterations [N]): one row per expert and kept iteration.
+  expert_dirs: finished expert run dirs. reference: None, or a weight vector [d]
+  (layout `shapes`) to align each expert to: the hidden-unit order that matches
+  the expert's final weights to it is applied to everything that expert kept.
+  Returns (vectors [N, d] float32, returns [N], seeds [N], iterations [N]): one
+  row per expert and kept iteration.
   """
   vectors, returns, seeds, iterations = [], [], [], []
   for run_dir in expert_dirs:
     result = files.read_json(os.path.join(run_dir, train.RESULT_FILE))
     return_at = dict(zip(result["eval_iterations"], result["eval_returns"]))
-    for iteration, vector in train.weights_along_training(run_dir).items():
+    along = train.weights_along_training(run_dir)
+    if reference is not None:
+      permutations = alignment.match(along[result["iterations"]], reference, shapes)
+      along = {i: alignment.apply(v, permutations, shapes) for i, v in along.items()}
+    for iteration, vector in along.items():
       if iteration in return_at:  # an iteration without an eval has no quality to rank by
         vectors.append(vector)
         returns.append(return_at[iteration])
@@ -129,12 +139,13 @@ def _best_codes(codes, returns, best_fraction):
 
 @gin.configurable(denylist=["zoo_dirs", "held_out_dirs", "shapes", "expert", "run_dir", "log_dir", "seed"])
 def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed, epochs=1000,
-                 learning_rate=1e-3, batch_size=32, patience=100, best_fraction=0.25):
+                 learning_rate=1e-3, batch_size=32, patience=100, best_fraction=0.25, align=True):
   """Fits the genome autoencoder on the zoo and writes this seed's start points.
 
   zoo_dirs / held_out_dirs: expert run dirs it trains on / validates on;
   shapes: the actor's weight shapes; expert: w(M*) [d] of this seed's expert
-  (never in the zoo). Stops when the held-out loss has not improved for
+  (never in the zoo). align: put every network's hidden units in the order of the
+  first zoo expert's (spam_tf/alignment.py) before encoding. Stops when the held-out loss has not improved for
   `patience` epochs and keeps the best weights. Writes starts.npz, codes.npz
   and result.json to run_dir; loss curves to TensorBoard. Returns the result dict.
   """
@@ -143,8 +154,11 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
     return files.read_json(result_path)
   os.makedirs(run_dir, exist_ok=True)
   train.seed_everything(seed)
-  vectors, returns, _, _ = zoo_members(zoo_dirs)
-  held_out, _, _, _ = zoo_members(held_out_dirs)
+  reference = train.load_weights(zoo_dirs[0], "final") if align else None
+  if align:  # M* in the zoo's unit order (the same function)
+    expert = alignment.apply(expert, alignment.match(expert, reference, shapes), shapes)
+  vectors, returns, _, _ = zoo_members(zoo_dirs, reference, shapes)
+  held_out, _, _, _ = zoo_members(held_out_dirs, reference, shapes)
   mean, std = layer_scales(vectors, shapes)
   model, encoder, decoder = build_genome_autoencoder(vectors.shape[1])
   model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="mse")

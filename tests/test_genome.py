@@ -137,3 +137,24 @@ def test_report_has_the_genome_section_recomputed_from_the_units(genome_sweep, r
   saved = st.iqm_interval(iterations["scratch"] - iterations["genome"], reps=200)
   assert f"| genome | 8 | 576x | {saved[0]:.1f} [{saved[1]:.1f}, {saved[2]:.1f}] |" in text
   assert "compression-based starts" in text
+
+
+SHAPES = [(3, 4), (4,), (4, 5), (5,), (5, 2), (2,), (2,)]  # 2 hidden layers, a Gaussian head
+
+
+def forward(vector, obs):
+  from spam_tf import weights
+  k0, b0, k1, b1, head, head_bias, _ = weights.unflatten(vector, SHAPES)
+  return np.tanh(np.tanh(obs @ k0 + b0) @ k1 + b1) @ head + head_bias
+
+
+def test_reordering_hidden_units_keeps_the_function_and_weight_matching_undoes_it():
+  from spam_tf import alignment
+  rng = np.random.default_rng(0)
+  network = rng.normal(size=sum(int(np.prod(s)) for s in SHAPES)).astype(np.float32)
+  shuffled = alignment.apply(network, [rng.permutation(4), rng.permutation(5)], SHAPES)
+  obs = rng.normal(size=(6, 3)).astype(np.float32)
+  np.testing.assert_allclose(forward(shuffled, obs), forward(network, obs), rtol=1e-5)
+  assert not np.array_equal(shuffled, network)
+  found = alignment.match(shuffled, network, SHAPES)
+  np.testing.assert_array_equal(alignment.apply(shuffled, found, SHAPES), network)
