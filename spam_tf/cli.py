@@ -1,4 +1,5 @@
 """Flags and error handling of the bin/ launchers (kept thin: the logic is importable)."""
+import json
 import os
 import sys
 import traceback
@@ -26,7 +27,8 @@ flags.DEFINE_enum("backend", "ray", ["ray", "inprocess"],
 flags.DEFINE_string("ray_address", None, "An existing Ray cluster to run on (e.g. 10.0.0.5:6379); "
                     "default: a local Ray started and stopped with this command.")
 flags.DEFINE_list("methods", None, "Start-point methods to train f2 from (spam_tf/start_points.py): "
-                  "scratch, spam, copy, prune, relu, relu_prune, noise; default: all.")
+                  "scratch, spam, copy, prune, relu, relu_prune, noise (the default: all of these), "
+                  "and genome, genome_mean, genome_sample (they train a zoo of 20 more experts).")
 
 USER_ERRORS = ()  # filled by _user_errors(): imported lazily to keep --help fast
 
@@ -92,7 +94,7 @@ def spam_main(argv):
     from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
     summary = sweep.run_single(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
                                FLAGS.gin_bindings, FLAGS.source_expert_dir,
-                               FLAGS.methods if FLAGS.methods is not None else experiment.METHODS,
+                               FLAGS.methods if FLAGS.methods is not None else experiment.DEFAULT_METHODS,
                                **_engine_args())
   console.out(experiment.report(summary) + "\n" + sweep.footer(root_dir, summary))
   return 0
@@ -208,7 +210,24 @@ def spam_learners(argv):
 def define_report_flags():
   flags.DEFINE_string("out_dir", None, "Where REPORT.md and its figures go (default: <root_dir>/report).")
   flags.DEFINE_integer("bootstrap_reps", 2000, "Bootstrap resamples per interval.", lower_bound=100)
+  flags.DEFINE_string("tuning_root_dir", None,
+                      "The same genome sweep on other seeds: each pair's compression-based start is "
+                      "picked there and judged on root_dir's seeds.")
   flags.mark_flag_as_required("root_dir")
+
+
+def _check_tuning_root(root_dir, tuning_root_dir):
+  """A tuning sweep must be finished and share no seed with the reported one."""
+  def seeds(root):
+    path = os.path.join(root, "summary.json")
+    if not os.path.isfile(path):
+      raise ValueError(f"no summary.json in {root}: run (or finish) the sweep first")
+    with open(path) as f:
+      summary = json.load(f)
+    return {s for e in (summary.get("experiments") or {"main": summary}).values() for s in e["seeds"]}
+  shared = sorted(seeds(root_dir) & seeds(tuning_root_dir))
+  if shared:
+    raise ValueError(f"--tuning_root_dir shares seeds {shared} with --root_dir: tune on other seeds")
 
 
 def spam_report(argv):
@@ -216,8 +235,10 @@ def spam_report(argv):
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not os.path.isfile(os.path.join(FLAGS.root_dir, "summary.json")):
     raise ValueError(f"no summary.json in {FLAGS.root_dir}: run (or finish) the sweep first")
+  if FLAGS.tuning_root_dir:
+    _check_tuning_root(FLAGS.root_dir, FLAGS.tuning_root_dir)
   from spam_tf import report  # heavy imports (rliable, matplotlib) after flag parsing
   path = report.write(FLAGS.root_dir, FLAGS.out_dir or os.path.join(FLAGS.root_dir, "report"),
-                      FLAGS.bootstrap_reps)
+                      FLAGS.bootstrap_reps, FLAGS.tuning_root_dir)
   console.out(f"report: {path}")
   return 0

@@ -38,6 +38,7 @@ from spam_tf import units as units_lib
 from spam_tf import weights as weights_lib
 
 METHODS = tuple(start_points.METHODS)
+DEFAULT_METHODS = start_points.DEFAULT_METHODS
 LOG_FILE = "spam_main.log"
 
 

@@ -359,7 +359,19 @@ def genome_figure(candidates, references, title, path):
   _finish(plt, fig, ax, title, "start point", path)
 
 
-def _genome_lines(root_dir, out_dir, group, reps):
+def genome_pick(tuning_root_dir, names, reps):
+  """The compression-based start with the largest IQM speed-up over scratch in the tuning
+  sweep's group of the same experiment names (other seeds), as (method, code size), or None."""
+  experiments, _ = load(tuning_root_dir)
+  for group in genome_groups(experiments):
+    if [name for name, _ in group] == names:
+      candidates, _ = genome_candidates(tuning_root_dir, group, reps)
+      return max(candidates, key=lambda key: (candidates[key]["speedup"][0], candidates[key]["speedup"][1],
+                                              -candidates[key]["compression"]))
+  return None
+
+
+def _genome_lines(root_dir, out_dir, group, reps, tuning_root_dir=None):
   names = [name for name, _ in group]
   first = group[0][1]
   candidates, references = genome_candidates(root_dir, group, reps)
@@ -389,7 +401,25 @@ def _genome_lines(root_dir, out_dir, group, reps):
                  f"{np.mean(g['held_out_relative_error']):.3f} | {np.mean(g['held_out_mean_guess_error']):.3f} | "
                  f"{np.mean(g['expert_relative_error']):.3f} | {np.mean(g['dead_output_fraction']):.3f} | "
                  f"{np.mean(g['best_epoch']):.0f} |")
-  return lines + ["", genome_verdict(candidates, len(first["seeds"])), ""]
+  lines += ["", genome_verdict(candidates, len(first["seeds"]))]
+  if tuning_root_dir:
+    lines += ["", pick_verdict(genome_pick(tuning_root_dir, names, reps), candidates, tuning_root_dir)]
+  return lines + [""]
+
+
+def pick_verdict(pick, candidates, tuning_root_dir):
+  """What the start picked on the tuning seeds does on these seeds: one sentence."""
+  if pick is None or pick not in candidates:
+    return f"The tuning sweep in `{tuning_root_dir}` has no group of these experiments: no pick."
+  method, code = pick
+  results = ", ".join(f"{verdict} than `{other}` ({_interval(*difference)})"
+                      for other, (difference, verdict) in candidates[pick]["versus"].items())
+  beats_all = all(verdict == "better" for other, (_, verdict) in candidates[pick]["versus"].items()
+                  if other not in ("spam",) + GENOME_VARIANTS)
+  return (f"**Picked on the tuning seeds** (`{tuning_root_dir}`, before looking at these): `{method}` with "
+          f"code size {code}. On these seeds it is {results}: it "
+          + ("beats scratch, copy and every control without an autoencoder."
+             if beats_all else "does not beat scratch, copy and every control without an autoencoder at once."))
 
 
 def genome_verdict(candidates, seeds):
@@ -408,7 +438,7 @@ def genome_verdict(candidates, seeds):
 
 # --- the report ------------------------------------------------------------------
 
-def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS):
+def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
   """Writes out_dir/REPORT.md and its figures; returns the report's path."""
   os.makedirs(out_dir, exist_ok=True)
   experiments, provenance = load(root_dir)
@@ -426,7 +456,7 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS):
   if groups:
     sections += ["## Beyond the paper: a genome autoencoder trained on a zoo of experts", ""]
     for group in groups:
-      sections += _genome_lines(root_dir, out_dir, group, reps)
+      sections += _genome_lines(root_dir, out_dir, group, reps, tuning_root_dir)
   lines += ["## The answer, per experiment", ""]
   for name, verdict in verdicts:
     unmapped = PAPER.get(name, {}).get("unmapped")

@@ -113,6 +113,11 @@ METHODS = {"scratch": (scratch, None), "spam": (spam, "autoencoder"), "copy": (c
            "genome_sample": (_from_genome("genome_sample"), "genome")}
 
 
+# What runs when no method is named: the paper's method and its controls. The genome
+# methods need a zoo of extra source experts (20 by default): named explicitly.
+DEFAULT_METHODS = ("scratch", "spam", "copy", "prune", "relu", "relu_prune", "noise")
+
+
 def _check(method):
   if method not in METHODS:
     raise ValueError(f"unknown start-point method {method!r}; choose from {sorted(METHODS)}")

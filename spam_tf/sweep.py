@@ -3,7 +3,8 @@
 A sweep file (configs/sweeps/*.gin) binds
   sweep.experiments  a list of dicts: name, source, target and optionally gin_files,
                      gin_bindings (the experiment's config) and methods (default: the sweep's);
-  sweep.methods      the start-point methods (default: all of spam_tf/start_points.py);
+  sweep.methods      the start-point methods (default: start_points.DEFAULT_METHODS, the
+                     paper's and its controls; the genome methods are named explicitly);
   sweep.seeds        how many seeds (0..N-1; bin/spam_sweep --seeds overrides);
   sweep.gin_files, sweep.gin_bindings   applied to every experiment after its own
                      (e.g. configs/smoke.gin for a tiny version of the same sweep).
@@ -48,7 +49,7 @@ from spam_tf import units as units_lib
 from spam_tf import weights as weights_lib
 from spam_tf.experiment import ExperimentError
 
-METHODS = experiment_lib.METHODS
+METHODS = experiment_lib.DEFAULT_METHODS
 SWEEP_LOG_FILE = "spam_sweep.log"
 _EXPERIMENT_KEYS = {"name", "source", "target", "gin_files", "gin_bindings", "methods"}
 

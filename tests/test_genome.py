@@ -158,3 +158,20 @@ def test_reordering_hidden_units_keeps_the_function_and_weight_matching_undoes_i
   assert not np.array_equal(shuffled, network)
   found = alignment.match(shuffled, network, SHAPES)
   np.testing.assert_array_equal(alignment.apply(shuffled, found, SHAPES), network)
+
+
+def test_the_tuning_pick_is_the_largest_speedup_there_and_is_judged_here(genome_sweep, repo_root):
+  from spam_tf import report
+  names = ["genome_4", "genome_8"]
+  experiments, _ = report.load(genome_sweep)
+  candidates, _ = report.genome_candidates(genome_sweep, report.genome_groups(experiments)[0], 200)
+  pick = report.genome_pick(genome_sweep, names, 200)
+  assert candidates[pick]["speedup"][0] == max(row["speedup"][0] for row in candidates.values())
+  assert report.pick_verdict(pick, candidates, "tuning").startswith(
+      f"**Picked on the tuning seeds** (`tuning`, before looking at these): `{pick[0]}` with code size {pick[1]}.")
+  # Tuning on the reported seeds is refused, in one line.
+  proc = subprocess.run([sys.executable, os.path.join(repo_root, "bin", "spam_report"), f"--root_dir={genome_sweep}",
+                         f"--tuning_root_dir={genome_sweep}"], capture_output=True, text=True, cwd=repo_root,
+                        env=user_env(), timeout=120)
+  assert proc.returncode == 1 and proc.stderr.startswith("error: --tuning_root_dir shares seeds [0, 1]"), proc.stderr
+  assert len(proc.stderr.splitlines()) == 1
