@@ -307,6 +307,7 @@ def _genome_summary(root_dir, plan, results):
   summary.update({key: genomes[0][key] for key in ("code_size", "compression_ratio", "dim",
                                                    "zoo_members", "held_out_members")})
   summary.update(_dirs(root_dir, [plan.genomes[s] for s in plan.seeds]))
+  summary["config"] = plan.genomes[plan.seeds[0]].config  # what the report groups code sizes by
   summary["zoo"] = {"seeds": [u.seed for u in plan.zoo],
                     "final_eval_returns": [results[u]["final_eval_return"] for u in plan.zoo],
                     **_dirs(root_dir, plan.zoo)}

@@ -5,23 +5,26 @@ autoencoder learns from a zoo: the source task's experts over many seeds, each
 with the weights it kept along training (spam_tf.train's weight snapshots, so
 the zoo holds policies of every quality). Never a network trained on the target.
 The zoo's seeds are disjoint from the experiments' seeds, so every experiment's
-M* is an expert the autoencoder never saw; the zoo's last seeds are held out
-to measure whether it generalises rather than memorises.
+M* is an expert the autoencoder never saw. The zoo's last seeds are kept out of
+training as validation experts: they stop it (so their error is the best over
+epochs, while M*'s error is untouched by training and selection).
 
 What weight spaces need (Schürholt et al., Hyper-Representations, 2021/2022;
 Ainsworth et al., Git Re-Basin, 2023): the experts' hidden units put in one
 order (weight matching, spam_tf/alignment.py: experts from different
-initialisations hold alike features in different orders); each layer's weights are standardised by that layer's mean and standard
-deviation over the zoo (so the loss weighs layers alike, not by their size or
-scale), and the output is linear (a ReLU output unit that stops learning
-returns 0 for every input: the paper's g zeroes a third of M*'s positive
-weights that way). The code size is the knob: d / code size is the compression.
+initialisations hold alike features in different orders); each weight array
+(kernel or bias) standardised by its mean and standard deviation over the zoo
+(so the loss weighs arrays alike, not by their size or scale); a linear output
+(a ReLU output unit that stops learning returns 0 for every input: the paper's
+g zeroes a third of M*'s positive weights that way). The code size is the knob:
+d / code size is the compression.
 
 Start points, per experiment seed (spam_tf.start_points):
   genome         decode(encode(M*))
   genome_mean    decode(the mean code of the zoo's best policies)
   genome_sample  decode(a code drawn around that mean, with the best codes' spread)
 """
+import inspect
 import math
 import os
 
@@ -39,11 +42,17 @@ CODES_FILE = "codes.npz"    # the zoo's codes [N, c], their returns [N], the bes
 GENOME_METHODS = ("genome", "genome_mean", "genome_sample")
 
 
+def _is_int(value):
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
 @gin.configurable
 def zoo(first_seed=1000, size=20, held_out_fraction=0.2):
   """The zoo's expert seeds: (train seeds, held-out seeds). The held-out ones are the
   last ceil(size * held_out_fraction); first_seed keeps them apart from experiment seeds."""
-  if not isinstance(size, int) or size < 2:
+  if not _is_int(first_seed) or first_seed < 0:
+    raise ValueError(f"zoo.first_seed must be a non-negative integer, got {first_seed!r}")
+  if not _is_int(size) or size < 2:
     raise ValueError(f"zoo.size must be an integer >= 2, got {size!r}")
   if not 0 < held_out_fraction < 1:
     raise ValueError(f"zoo.held_out_fraction must be in (0, 1), got {held_out_fraction!r}")
@@ -80,8 +89,9 @@ def zoo_members(expert_dirs, reference=None, shapes=None):
 
 
 def layer_scales(vectors, shapes):
-  """Per-entry (mean [d], std [d]) from each layer's mean and standard deviation over
-  all entries of that layer in vectors [N, d]; a constant layer gets std 1."""
+  """Per-entry (mean [d], std [d]) from each weight array's (each kernel's, each bias's)
+  mean and standard deviation over all its entries in vectors [N, d]; a constant array
+  gets std 1."""
   sizes = [int(np.prod(s)) for s in shapes]
   mean, std = np.empty(sum(sizes), np.float32), np.empty(sum(sizes), np.float32)
   start = 0
@@ -132,9 +142,11 @@ def _relative_error(reconstructions, targets):
 
 
 def _best_codes(codes, returns, best_fraction):
-  """The codes [k, c] of the best ceil(N * best_fraction) members by eval return."""
-  k = max(2, math.ceil(len(codes) * best_fraction))
-  return codes[np.argsort(-returns, kind="stable")[:k]]
+  """The codes [k', c] of the members whose eval return is at least the k-th best's,
+  k = ceil(N * best_fraction) (at least 2): ties all count, so no expert is favoured
+  by its place in the zoo."""
+  k = min(len(codes), max(2, math.ceil(len(codes) * best_fraction)))
+  return codes[returns >= np.sort(returns)[::-1][k - 1]]
 
 
 @gin.configurable(denylist=["zoo_dirs", "held_out_dirs", "shapes", "expert", "run_dir", "log_dir", "seed"])
@@ -167,7 +179,7 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
       verbose=0, validation_data=((held_out - mean) / std, (held_out - mean) / std),
       callbacks=[tf.keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)])
   losses, held_out_losses = history.history["loss"], history.history["val_loss"]
-  if not np.isfinite(min(held_out_losses)):
+  if not np.all(np.isfinite(losses + held_out_losses)):
     raise FloatingPointError("genome autoencoder loss became non-finite: lower its learning_rate")
 
   def decode(codes):
@@ -191,7 +203,7 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
       "dim": int(vectors.shape[1]), "code_size": int(encoder.output_shape[-1]),
       "compression_ratio": vectors.shape[1] / encoder.output_shape[-1],
       "zoo_members": int(len(vectors)), "held_out_members": int(len(held_out)),
-      "epochs_run": len(losses), "best_epoch": int(np.argmin(held_out_losses)),
+      "epochs_run": len(losses), "best_epoch": int(np.argmin(held_out_losses)) + 1,  # counted from 1
       "loss_curve": [float(x) for x in losses], "held_out_loss_curve": [float(x) for x in held_out_losses],
       "train_relative_error": _relative_error(reconstruct(vectors), vectors),
       "held_out_relative_error": _relative_error(reconstruct(held_out), held_out),
@@ -203,6 +215,22 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
   }
   files.write_json(result_path, result)
   return result
+
+
+def check_config():
+  """Raises ValueError now, in the parent, for zoo or train_genome settings a genome unit
+  would refuse only after the zoo has trained."""
+  zoo()
+  config = {name: p.default for name, p in inspect.signature(train_genome).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+  config.update(gin.get_bindings("train_genome"))
+  for name in ("epochs", "batch_size", "patience"):
+    if not _is_int(config[name]) or config[name] < 1:
+      raise ValueError(f"train_genome.{name} must be a positive integer, got {config[name]!r}")
+  for name, low, high in (("best_fraction", 0, 1), ("learning_rate", 0, math.inf)):
+    value = config[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low < value <= high:
+      raise ValueError(f"train_genome.{name} must be a number in ({low}, {high}], got {value!r}")
 
 
 def _write_curves(log_dir, losses, held_out_losses):

@@ -95,7 +95,11 @@ def load(path, seeds=None):
   """Reads a sweep file: (experiments [Experiment], methods, seeds, gin_files, gin_bindings)."""
   experiment_lib.parse_gin([path], [])
   spec = _sweep()
+  others = [name for scope, name, _ in units_lib.sections(gin.config_str()) if name not in ("sweep", "")]
   gin.clear_config()
+  if others:  # they would be dropped: a sweep file's own bindings never reach a unit
+    raise ExperimentError(f"{path} binds {', '.join(sorted(set(others)))}: a sweep file binds only sweep.*; "
+                          f"put other bindings in sweep.gin_bindings or an experiment's gin_bindings")
   experiments = []
   for entry in spec["experiments"]:
     if not isinstance(entry, dict) or not {"name", "source", "target"} <= set(entry) \
@@ -152,6 +156,7 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
 def _zoo_units(experiment, seeds, config_text):
   """The source experts a genome autoencoder learns from: (train, held out) seeds of gin's
   zoo(), none of them an experiment seed (every experiment's M* stays unseen)."""
+  genome_lib.check_config()
   train_seeds, held_out_seeds = genome_lib.zoo()
   overlap = sorted(set(train_seeds + held_out_seeds) & set(seeds))
   if overlap:

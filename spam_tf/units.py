@@ -43,7 +43,8 @@ _HEADER = re.compile(r"^# Parameters for (?:(\w+)/)?([\w.]+):$", re.M)
 
 @dataclasses.dataclass(frozen=True)
 class Unit:
-  """One unit of a sweep. deps: the units whose results it reads (expert, autoencoder)."""
+  """One unit of a sweep. deps: the units whose results it reads (a target: its expert and
+  its autoencoder or genome unit; a genome unit: its expert, then the zoo's experts)."""
   kind: str
   env_id: str
   seed: int

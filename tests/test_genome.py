@@ -24,6 +24,19 @@ def test_zoo_holds_out_its_last_seeds():
   assert genome.zoo(first_seed=0, size=2, held_out_fraction=0.9) == ([0], [1])  # one of each at least
   with pytest.raises(ValueError, match="zoo.size"):
     genome.zoo(size=1)
+  with pytest.raises(ValueError, match="zoo.first_seed"):
+    genome.zoo(first_seed=1.5)
+
+
+def test_genome_settings_are_checked_before_the_zoo_trains():
+  import gin
+  for binding, expected in (("train_genome.epochs = 0", "epochs must be a positive integer"),
+                            ("train_genome.best_fraction = 'all'", "best_fraction must be a number")):
+    gin.clear_config()
+    gin.parse_config(binding)
+    with pytest.raises(ValueError, match=expected):
+      genome.check_config()
+  gin.clear_config()
 
 
 def test_layer_scales_standardise_each_layer_as_a_whole():
@@ -43,6 +56,9 @@ def test_best_codes_are_the_highest_returns():
   codes = np.float32([[0], [1], [2], [3], [4], [5], [6], [7]])
   returns = np.float64([5, 1, 9, 3, 7, 0, 2, 8])
   np.testing.assert_array_equal(genome._best_codes(codes, returns, 0.25), [[2], [7]])
+  # Ties at the k-th best return all count, whatever their place in the zoo.
+  tied = np.float64([9, 1, 9, 3, 9, 0, 2, 8])
+  np.testing.assert_array_equal(genome._best_codes(codes, tied, 0.25), [[0], [2], [4]])
 
 
 def test_zoo_members_are_every_kept_iteration_with_its_return(tmp_path):
@@ -67,6 +83,7 @@ def test_the_zoo_holds_only_source_experts_and_never_an_experiment_seed(repo_roo
   zoos = {}
   for experiment in experiments:
     plan = sweep.plan(experiment, seeds, methods, gin_files, gin_bindings)
+    assert "zoo.size = 20" in plan.genomes[0].config  # the sweep file's zoo reaches the units
     for unit in plan.zoo:
       assert unit.kind == "expert" and unit.env_id == experiment.source and unit.seed not in seeds
     for seed, unit in plan.genomes.items():
@@ -101,10 +118,18 @@ def test_genome_sweep_summary(genome_sweep):
     assert result["env_id"] == "CartPole-v1" and run_dir.startswith("units/expert/CartPole-v1/")
   # The zoo: 2 training experts and 1 held out, each with start, iterations 1 and 2, final.
   assert (small["genome"]["zoo_members"], small["genome"]["held_out_members"]) == (8, 4)
-  assert 0 <= min(small["genome"]["dead_output_fraction"]) <= max(small["genome"]["dead_output_fraction"]) <= 1
   starts = genome.load_starts(os.path.join(genome_sweep, small["genome"]["run_dirs"][0]))
   assert sorted(starts) == ["genome", "genome_mean", "genome_sample"]
   assert not np.array_equal(starts["genome_mean"], starts["genome_sample"])
+  # M*'s error is measured in the zoo's unit order: M* weight-matched to the first zoo expert.
+  from spam_tf import alignment, train
+  expert = train.load_weights(os.path.join(genome_sweep, small["source_expert"]["run_dirs"][0]), "final")
+  reference = train.load_weights(os.path.join(genome_sweep, small["genome"]["zoo"]["run_dirs"][0]), "final")
+  shapes = [tuple(s) for s in json.load(open(os.path.join(
+      genome_sweep, small["source_expert"]["run_dirs"][0], "result.json")))["weight_shapes"]]
+  aligned = alignment.apply(expert, alignment.match(expert, reference, shapes), shapes)
+  assert small["genome"]["expert_relative_error"][0] == pytest.approx(
+      np.linalg.norm(starts["genome"] - aligned) / np.linalg.norm(aligned), rel=1e-5)
 
 
 def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_sweep, repo_root, tmp_path):
@@ -168,7 +193,7 @@ def test_the_tuning_pick_is_the_largest_speedup_there_and_is_judged_here(genome_
   pick = report.genome_pick(genome_sweep, names, 200)
   assert candidates[pick]["speedup"][0] == max(row["speedup"][0] for row in candidates.values())
   assert report.pick_verdict(pick, candidates, "tuning").startswith(
-      f"**Picked on the tuning seeds** (`tuning`, before looking at these): `{pick[0]}` with code size {pick[1]}.")
+      f"**Picked on the tuning seeds** (`tuning`, seeds disjoint from these): `{pick[0]}` with code size {pick[1]}.")
   # Tuning on the reported seeds is refused, in one line.
   proc = subprocess.run([sys.executable, os.path.join(repo_root, "bin", "spam_report"), f"--root_dir={genome_sweep}",
                          f"--tuning_root_dir={genome_sweep}"], capture_output=True, text=True, cwd=repo_root,

@@ -198,7 +198,8 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
 
 
 def created_files(pattern):
-  """{path: its inode change time} of the files matching the glob pattern."""
+  """{path: its inode change time (creation, or the last change)} of the files matching
+  the glob pattern."""
   created = {}
   for path in glob.glob(pattern, recursive=True):
     try:
@@ -212,7 +213,7 @@ def kill_when_new(proc, pattern, delay, timeout=300):
   """SIGKILLs proc `delay` seconds after a file matching the glob pattern, and not
   there when proc started, appears.
 
-  A file is new if its path is new or it was created again: a rerun recreates a
+  A file is new if its path is new or it changed since (its ctime): a rerun recreates a
   killed export's saved_model.tmp at the same path.
   """
   before = created_files(pattern)

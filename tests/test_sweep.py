@@ -136,6 +136,36 @@ def test_paper_sweep_shares_units_between_experiments(repo_root, monkeypatch):
   assert len({u.run_dir("r") for u in every}) == len(every)
 
 
+# The folders of paper 4.2's seed-0 units, as every run since session 4 named them.
+PAPER_4_2_FAMILIES = {"expert": "expert/CartPole-v1/6df2798810",
+                      "autoencoder": "autoencoder/CartPole-v1/9514e07462",
+                      "spam": "target/InvertedPendulum-v4/spam/from_CartPole-v1/bd61aed215",
+                      "scratch": "target/InvertedPendulum-v4/scratch/1e34139f8d"}
+
+
+def test_existing_unit_identities_stay_put(repo_root, monkeypatch):
+  """Finished units are found again only if their folders keep their names: a change to
+  what reaches a unit (config_for, Unit.family) or to configs/ renames them all. If this
+  fails on purpose, old root_dirs retrain everything: say so in the change."""
+  from spam_tf import sweep
+  monkeypatch.chdir(repo_root)
+  experiments, methods, seeds, gin_files, gin_bindings = sweep.load("configs/sweeps/paper.gin", [0])
+  plan = sweep.plan(experiments[3], seeds, methods, gin_files, gin_bindings)  # paper 4.2
+  assert {kind: unit.family for kind, unit in (("expert", plan.experts[0]), ("autoencoder", plan.autoencoders[0]),
+                                               ("spam", plan.targets[("spam", 0)]),
+                                               ("scratch", plan.targets[("scratch", 0)]))} == PAPER_4_2_FAMILIES
+
+
+def test_a_sweep_file_binding_anything_but_the_sweep_is_refused(repo_root, tmp_path, monkeypatch):
+  from spam_tf import sweep
+  from spam_tf.experiment import ExperimentError
+  monkeypatch.chdir(repo_root)
+  path = tmp_path / "bad.gin"
+  path.write_text(open(SMOKE_SWEEP).read() + "zoo.size = 5\n")
+  with pytest.raises(ExperimentError, match="binds zoo: a sweep file binds only sweep"):
+    sweep.load(str(path))
+
+
 def test_every_sweep_config_loads_and_plans(repo_root, monkeypatch):
   from spam_tf import sweep
   monkeypatch.chdir(repo_root)
