@@ -260,6 +260,9 @@ def sparsity_figure(table, paper_ratio, title, path):
     ax.axhline(paper_ratio, color="black", linestyle="--", linewidth=0.8)
     ax.text(1, paper_ratio, f" paper: {paper_ratio}", va="bottom", fontsize=8)
   ax.set_xscale("log")
+  iterations = sorted({i for by_iteration in table.values() for i in by_iteration})
+  ax.set_xticks(iterations, [str(i) for i in iterations])
+  ax.xaxis.set_minor_locator(plt.NullLocator())
   ax.set_xlabel("iteration of f2 at which the ratio is measured (log scale)")
   ax.set_ylabel("sparsity ratio (Def. 4.2)")
   ax.set_ylim(0, max(1.05, ax.get_ylim()[1]))  # Def. 4.2 can exceed 1: zeros appear elsewhere
@@ -517,7 +520,8 @@ def _provenance_lines(provenance, experiments):
       f"- wall time of the invocation that completed the sweep: "
       f"{'not recorded' if wall is None else f'{wall / 60:.1f} min'}{trained}"
       + (f"; of all {len(provenance['invocations'])} invocations of this root_dir: "
-         f"{provenance['wall_seconds_all_invocations'] / 60:.1f} min" if "invocations" in provenance else ""),
+         f"{provenance['wall_seconds_all_invocations'] / 60:.1f} min"
+         if len(provenance.get("invocations", ())) > 1 else ""),
       "- scores per seed: iterations to first reach the task maximum with the greedy policy "
       "(a seed that never does counts as the budget + 1); normalised area under the eval curve "
       "(mean return / maximum; greedy and stochastic); intervals are 95% stratified-bootstrap "
@@ -633,4 +637,15 @@ def _sparsity_along_lines(root_dir, out_dir, name, experiment, paper, reps):
   for iteration in iterations:
     cells = [_interval(*table[t][iteration], digits=2) if table[t][iteration] else "—" for t in table]
     lines.append(f"| {iteration} | " + " | ".join(cells) + " |")
+  if "sparsity_ratio" in paper:
+    lines += ["", paper_sparsity_sentence(table, paper["sparsity_ratio"])]
   return lines + [""]
+
+
+def paper_sparsity_sentence(table, paper_ratio):
+  """Where (iteration of f2, tolerance) this project's IQM reaches the paper's sparsity ratio."""
+  reached = [f"iteration {i} with {'exact zeros' if tol == 0 else f'|w| ≤ {tol:g}'}"
+             for tol, by_iteration in table.items() for i, v in by_iteration.items()
+             if v is not None and v[0] >= paper_ratio]
+  return (f"The paper's sparsity ratio ({paper_ratio}) is reached (IQM) "
+          + (f"only at: {'; '.join(reached)}." if reached else "at no iteration and tolerance measured here."))

@@ -312,3 +312,12 @@ def test_report_of_the_smoke_sweep_recomputes_from_the_units(ray_sweep, repo_roo
   ratios = [np.sum(k["iteration_1"] == 0) / np.sum(k["start"] == 0) for k in kept]
   iqm = st.iqm_interval(ratios, reps=200)
   assert f"| 1 | {iqm[0]:.2f} [{iqm[1]:.2f}, {iqm[2]:.2f}] |" in text
+
+
+def test_paper_sparsity_sentence_names_the_cells_that_reach_the_papers_ratio():
+  from spam_tf import report
+  table = {0.0: {1: (0.69, 0.6, 0.7), 2: (0.17, 0.1, 0.2)}, 0.01: {1: (1.0, 1.0, 1.0), 2: (0.71, 0.7, 0.8)}}
+  assert report.paper_sparsity_sentence(table, 0.7) == (
+      "The paper's sparsity ratio (0.7) is reached (IQM) only at: iteration 1 with |w| ≤ 0.01; "
+      "iteration 2 with |w| ≤ 0.01.")
+  assert report.paper_sparsity_sentence(table, 1.5).endswith("at no iteration and tolerance measured here.")
