@@ -1,5 +1,4 @@
 """Flags and error handling of the bin/ launchers (kept thin: the logic is importable)."""
-import json
 import os
 import sys
 import traceback
@@ -216,28 +215,14 @@ def define_report_flags():
   flags.mark_flag_as_required("root_dir")
 
 
-def _check_tuning_root(root_dir, tuning_root_dir):
-  """A tuning sweep must be finished and share no seed with the reported one."""
-  def seeds(root):
-    path = os.path.join(root, "summary.json")
-    if not os.path.isfile(path):
-      raise ValueError(f"no summary.json in {root}: run (or finish) the sweep first")
-    with open(path) as f:
-      summary = json.load(f)
-    return {s for e in (summary.get("experiments") or {"main": summary}).values() for s in e["seeds"]}
-  shared = sorted(seeds(root_dir) & seeds(tuning_root_dir))
-  if shared:
-    raise ValueError(f"--tuning_root_dir shares seeds {shared} with --root_dir: tune on other seeds")
-
-
 def spam_report(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not os.path.isfile(os.path.join(FLAGS.root_dir, "summary.json")):
     raise ValueError(f"no summary.json in {FLAGS.root_dir}: run (or finish) the sweep first")
-  if FLAGS.tuning_root_dir:
-    _check_tuning_root(FLAGS.root_dir, FLAGS.tuning_root_dir)
   from spam_tf import report  # heavy imports (rliable, matplotlib) after flag parsing
+  if FLAGS.tuning_root_dir:
+    report.check_tuning_root(FLAGS.root_dir, FLAGS.tuning_root_dir)
   path = report.write(FLAGS.root_dir, FLAGS.out_dir or os.path.join(FLAGS.root_dir, "report"),
                       FLAGS.bootstrap_reps, FLAGS.tuning_root_dir)
   console.out(f"report: {path}")

@@ -349,7 +349,7 @@ def report(summary):
   if "genome" in summary:
     genome_summary = summary["genome"]
     rows.append(f"genome autoencoder: code size {genome_summary['code_size']} (compression "
-                f"{genome_summary['compression_ratio']:.0f}x), relative error on held-out zoo experts "
+                f"{genome_summary['compression_ratio']:.0f}x), relative error on validation zoo experts "
                 f"{np.mean(genome_summary['held_out_relative_error']):.3f} (the zoo's mean weights: "
                 f"{np.mean(genome_summary['held_out_mean_guess_error']):.3f}), on M* "
                 f"{np.mean(genome_summary['expert_relative_error']):.3f}, dead outputs "

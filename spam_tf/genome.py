@@ -182,22 +182,24 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
   if not np.all(np.isfinite(losses + held_out_losses)):
     raise FloatingPointError("genome autoencoder loss became non-finite: lower its learning_rate")
 
+  def encode(rows):
+    return encoder.predict((rows - mean) / std, verbose=0)
+
   def decode(codes):
     return decoder.predict(np.asarray(codes, np.float32), verbose=0) * std + mean
 
-  def reconstruct(rows):
-    return decode(encoder.predict((rows - mean) / std, verbose=0))
-
-  best = _best_codes(encoder.predict((vectors - mean) / std, verbose=0), returns, best_fraction)
+  codes, expert_code = encode(vectors), encode(expert[None])[0]
+  reconstructions = decode(codes)
+  best = _best_codes(codes, returns, best_fraction)
   rng = np.random.default_rng(collect.derive_seed(seed, 6))
   sample = best.mean(axis=0) + rng.normal(size=best.shape[1]) * best.std(axis=0)
-  starts = {"genome": reconstruct(expert[None])[0], "genome_mean": decode(best.mean(axis=0)[None])[0],
+  starts = {"genome": decode(expert_code[None])[0], "genome_mean": decode(best.mean(axis=0)[None])[0],
             "genome_sample": decode(sample[None])[0]}
   _write_curves(log_dir, losses, held_out_losses)
   # The codes, not the model (about 10 MB per seed and code size): enough to study the
   # code space and what the start points were decoded from.
-  files.write_npz(os.path.join(run_dir, CODES_FILE), codes=encoder.predict((vectors - mean) / std, verbose=0),
-                  returns=returns, best=best, expert=encoder.predict((expert[None] - mean) / std, verbose=0)[0])
+  files.write_npz(os.path.join(run_dir, CODES_FILE), codes=codes, returns=returns, best=best,
+                  expert=expert_code)
   files.write_npz(os.path.join(run_dir, STARTS_FILE), **{k: v.astype(np.float32) for k, v in starts.items()})
   result = {
       "dim": int(vectors.shape[1]), "code_size": int(encoder.output_shape[-1]),
@@ -205,12 +207,12 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
       "zoo_members": int(len(vectors)), "held_out_members": int(len(held_out)),
       "epochs_run": len(losses), "best_epoch": int(np.argmin(held_out_losses)) + 1,  # counted from 1
       "loss_curve": [float(x) for x in losses], "held_out_loss_curve": [float(x) for x in held_out_losses],
-      "train_relative_error": _relative_error(reconstruct(vectors), vectors),
-      "held_out_relative_error": _relative_error(reconstruct(held_out), held_out),
+      "train_relative_error": _relative_error(reconstructions, vectors),
+      "held_out_relative_error": _relative_error(decode(encode(held_out)), held_out),
       # What guessing the zoo's mean weights for every held-out expert scores.
       "held_out_mean_guess_error": _relative_error(np.broadcast_to(vectors.mean(axis=0), held_out.shape), held_out),
       "expert_relative_error": _relative_error(starts["genome"][None], expert[None]),
-      "dead_output_fraction": dead_output_fraction(reconstruct(vectors), vectors),
+      "dead_output_fraction": dead_output_fraction(reconstructions, vectors),
       "best_members": int(len(best)),
   }
   files.write_json(result_path, result)

@@ -324,7 +324,7 @@ def genome_candidates(root_dir, group, reps):
   first = group[0][1]
   dim = first["genome"]["dim"]
   candidates, references = {}, {}
-  for _, experiment in group:
+  for index, (_, experiment) in enumerate(group):
     scores, _, _ = experiment_scores(experiment)
     if "scratch" not in scores:  # no speed-up to measure
       continue
@@ -332,9 +332,8 @@ def genome_candidates(root_dir, group, reps):
     if "spam" in scores:
       code_sizes["spam"] = files.read_json(os.path.join(
           root_dir, experiment["autoencoder"]["run_dirs"][0], "result.json"))["code_dim"]
-    for method in scores:
-      if method == "scratch":
-        continue
+    # The other methods' units are the same in every experiment of a group: scored once.
+    for method in [m for m in scores if m != "scratch" and (index == 0 or m in GENOME_VARIANTS)]:
       speedup = st.iqm_interval(scores["scratch"]["iterations"] - scores[method]["iterations"], reps)
       if method not in code_sizes:
         references[method] = speedup
@@ -374,6 +373,19 @@ def genome_figure(candidates, references, title, path):
   ax.set_xlabel("compression ratio d / code size (log scale)")
   ax.set_ylabel("iterations saved vs scratch\n(IQM over seeds, 95% CI)")
   _finish(plt, fig, ax, title, "start point", path)
+
+
+def _seeds(experiments):
+  return sorted({s for e in experiments.values() for s in e["seeds"]})
+
+
+def check_tuning_root(root_dir, tuning_root_dir):
+  """A tuning sweep must be finished and share no seed with the reported one."""
+  if not os.path.isfile(os.path.join(tuning_root_dir, "summary.json")):
+    raise ValueError(f"no summary.json in {tuning_root_dir}: run (or finish) the sweep first")
+  shared = sorted(set(_seeds(load(root_dir)[0])) & set(_seeds(load(tuning_root_dir)[0])))
+  if shared:
+    raise ValueError(f"--tuning_root_dir shares seeds {shared} with --root_dir: tune on other seeds")
 
 
 def genome_pick(tuning_root_dir, names, reps):
@@ -505,7 +517,7 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
 
 
 def _provenance_lines(provenance, experiments):
-  seeds = sorted({s for e in experiments.values() for s in e["seeds"]})
+  seeds = _seeds(experiments)
   rates = ", ".join(f"{env} {rate:,.0f} steps/s" for env, rate in
                     provenance.get("raw_env_steps_per_second", {}).items()) or "not recorded"
   wall = provenance.get("wall_seconds")

@@ -95,7 +95,7 @@ def load(path, seeds=None):
   """Reads a sweep file: (experiments [Experiment], methods, seeds, gin_files, gin_bindings)."""
   experiment_lib.parse_gin([path], [])
   spec = _sweep()
-  others = [name for scope, name, _ in units_lib.sections(gin.config_str()) if name not in ("sweep", "")]
+  others = [name for _, name, _ in units_lib.sections(gin.config_str()) if name not in ("sweep", "")]
   gin.clear_config()
   if others:  # they would be dropped: a sweep file's own bindings never reach a unit
     raise ExperimentError(f"{path} binds {', '.join(sorted(set(others)))}: a sweep file binds only sweep.*; "
