@@ -27,7 +27,8 @@ flags.DEFINE_string("ray_address", None, "An existing Ray cluster to run on (e.g
                     "default: a local Ray started and stopped with this command.")
 flags.DEFINE_list("methods", None, "Start-point methods to train f2 from (spam_tf/start_points.py): "
                   "scratch, spam, copy, prune, relu, relu_prune, noise (the default: all of these), "
-                  "and genome, genome_mean, genome_sample (they train a zoo of 20 more experts).")
+                  "and genome, genome_mean, genome_sample, zoo_mean (they train a zoo of 20 more "
+                  "experts).")
 
 USER_ERRORS = ()  # filled by _user_errors(): imported lazily to keep --help fast
 
@@ -111,6 +112,10 @@ def _engine_session():
 
 def define_sweep_flags():
   flags.DEFINE_string("sweep", None, "A sweep file, e.g. configs/sweeps/paper.gin.")
+  flags.DEFINE_list("reuse_units_from", [],
+                    "Root dirs of earlier sweeps (same code): a unit finished there with the same "
+                    "identity (kind, env, method, seed, config, deps) is hard-linked into root_dir "
+                    "instead of trained.")
   flags.mark_flag_as_required("sweep")
   flags.mark_flag_as_required("root_dir")
 
@@ -121,8 +126,11 @@ def spam_sweep(argv):
   seeds = parse_seeds(FLAGS.seeds) if FLAGS["seeds"].present else None
   with _engine_session():
     from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
+    for other in FLAGS.reuse_units_from:
+      if not os.path.isdir(os.path.join(other, "units")):
+        raise ValueError(f"--reuse_units_from: no units/ folder in {other}")
     summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
-                              **_engine_args())
+                              reuse_from=FLAGS.reuse_units_from, **_engine_args())
   tables = [experiment.report(s) for s in summary["experiments"].values()]
   console.out("\n\n".join(tables) + "\n" + sweep.footer(FLAGS.root_dir, summary))
   return 0

@@ -124,14 +124,21 @@ def _run_genome(root_dir, unit, expert_result, *zoo_results):
   """The genome autoencoder on the zoo (deps after the expert), and this seed's genome
   start points from w(M*) of the expert (deps[0], never in the zoo)."""
   del zoo_results  # read from their files
-  train_seeds, _ = genome.zoo()
-  zoo_dirs = [d.run_dir(root_dir) for d in unit.deps[1:]]
-  in_training = [d.seed in train_seeds for d in unit.deps[1:]]
+  training, held_out = _zoo_dirs(root_dir, unit.deps[1:])
   expert = train.load_weights(unit.deps[0].run_dir(root_dir), "final")
-  return genome.train_genome([d for d, t in zip(zoo_dirs, in_training) if t],
-                             [d for d, t in zip(zoo_dirs, in_training) if not t],
-                             [tuple(s) for s in expert_result["weight_shapes"]], expert,
+  return genome.train_genome(training, held_out, _shapes(expert_result), expert,
                              unit.run_dir(root_dir), unit.log_dir(root_dir), unit.seed)
+
+
+def _zoo_dirs(root_dir, zoo_units):
+  """The zoo experts' run dirs: (training, held out), by gin's zoo()."""
+  train_seeds, _ = genome.zoo()
+  dirs = [(u.run_dir(root_dir), u.seed in train_seeds) for u in zoo_units]
+  return [d for d, t in dirs if t], [d for d, t in dirs if not t]
+
+
+def _shapes(expert_result):
+  return [tuple(s) for s in expert_result["weight_shapes"]]
 
 
 def _output_activation():
@@ -139,26 +146,29 @@ def _output_activation():
   return gin.get_bindings("build_autoencoder").get("output_activation", default)
 
 
-def _start_inputs(root_dir, unit):
-  """What the unit's start-point method may read: M* and its helper unit's output."""
+def _start_inputs(root_dir, unit, expert_result):
+  """What the unit's start-point method may read: M* and what its other deps hold (its
+  autoencoder unit's reconstruction, its genome unit's starts, or the zoo's mean)."""
   expert_dir, helper = unit.deps[0].run_dir(root_dir), unit.deps[1]
   inputs = start_points.StartInputs(train.load_weights(expert_dir, "final"), unit.seed,
                                     output_activation=_output_activation())
   if helper.kind == "autoencoder":
     inputs.reconstruction = autoencoder.load_reconstruction(helper.run_dir(root_dir))
-  else:
+  elif helper.kind == "genome":
     inputs.genome = genome.load_starts(helper.run_dir(root_dir))
+  else:  # the zoo's experts
+    inputs.zoo_mean = genome.zoo_mean_start(_zoo_dirs(root_dir, unit.deps[1:])[0], _shapes(expert_result))
   return inputs
 
 
-def _run_target(root_dir, unit, expert_result=None, helper_result=None):
+def _run_target(root_dir, unit, expert_result=None, *helper_results):
   """f2 on the target from the unit's start point; {"target": result, "sparsity": ...}."""
-  del helper_result  # read from its files
+  del helper_results  # read from their files
   hparams = {"method": unit.method, "source": unit.source or "none", "target": unit.env_id}
   if not unit.source:
     return {"target": _train(root_dir, unit, "target", hparams), "sparsity": None}
-  start = start_points.start_vector(unit.method, _start_inputs(root_dir, unit))
-  source_arrays = weights_lib.unflatten(start, [tuple(s) for s in expert_result["weight_shapes"]])
+  start = start_points.start_vector(unit.method, _start_inputs(root_dir, unit, expert_result))
+  source_arrays = weights_lib.unflatten(start, _shapes(expert_result))
   run_dir = unit.run_dir(root_dir)
 
   def start_fn(target_discrete, target_init):

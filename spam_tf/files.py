@@ -72,6 +72,25 @@ def replace_dir(tmp_dir, final_dir):
   os.replace(tmp_dir, final_dir)
 
 
+def _link_or_copy(source, destination):
+  try:
+    os.link(source, destination)
+  except OSError as e:
+    if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+      raise
+    shutil.copy2(source, destination)  # another file system, or links not allowed
+
+
+def link_tree(source_dir, final_dir):
+  """final_dir becomes a tree of hard links to source_dir's files (copies where links
+  cannot be made), put in place whole: a killed link leaves no half tree at final_dir."""
+  tmp_dir = final_dir.rstrip(os.sep) + ".linking"
+  if os.path.exists(tmp_dir):
+    shutil.rmtree(tmp_dir)
+  shutil.copytree(source_dir, tmp_dir, copy_function=_link_or_copy)
+  replace_dir(tmp_dir, final_dir)
+
+
 class WriteError(OSError):
   """TensorFlow could not write a file (checkpoint, SavedModel, TensorBoard events)."""
 

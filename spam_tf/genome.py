@@ -23,6 +23,9 @@ Start points, per experiment seed (spam_tf.start_points):
   genome         decode(encode(M*))
   genome_mean    decode(the mean code of the zoo's best policies)
   genome_sample  decode(a code drawn around that mean, with the best codes' spread)
+and their control with no autoencoder:
+  zoo_mean       the mean weights of the zoo's best networks (the same ones, in the
+                 same hidden-unit order), shared by every code size
 """
 import inspect
 import math
@@ -141,12 +144,22 @@ def _relative_error(reconstructions, targets):
                        / np.maximum(np.linalg.norm(targets, axis=1), 1e-12)))
 
 
-def _best_codes(codes, returns, best_fraction):
-  """The codes [k', c] of the members whose eval return is at least the k-th best's,
-  k = ceil(N * best_fraction) (at least 2): ties all count, so no expert is favoured
-  by its place in the zoo."""
-  k = min(len(codes), max(2, math.ceil(len(codes) * best_fraction)))
-  return codes[returns >= np.sort(returns)[::-1][k - 1]]
+def best_rows(rows, returns, best_fraction):
+  """The rows [k', ...] of the members whose eval return (returns [N]) is at least the
+  k-th best's, k = ceil(N * best_fraction) (at least 2): ties all count, so no expert is
+  favoured by its place in the zoo."""
+  k = min(len(rows), max(2, math.ceil(len(rows) * best_fraction)))
+  return rows[returns >= np.sort(returns)[::-1][k - 1]]
+
+
+def zoo_mean(zoo_dirs, shapes, best_fraction=0.25, align=True):
+  """The mean weights [d] of the zoo's best networks (best_rows of every network the
+  experts in zoo_dirs kept), in the first expert's hidden-unit order when `align`:
+  what genome_mean decodes to if the autoencoder adds nothing (the no-autoencoder
+  control of the genome methods)."""
+  reference = train.load_weights(zoo_dirs[0], "final") if align else None
+  vectors, returns, _, _ = zoo_members(zoo_dirs, reference, shapes)
+  return best_rows(vectors, returns, best_fraction).mean(axis=0).astype(np.float32)
 
 
 @gin.configurable(denylist=["zoo_dirs", "held_out_dirs", "shapes", "expert", "run_dir", "log_dir", "seed"])
@@ -190,7 +203,7 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
 
   codes, expert_code = encode(vectors), encode(expert[None])[0]
   reconstructions = decode(codes)
-  best = _best_codes(codes, returns, best_fraction)
+  best = best_rows(codes, returns, best_fraction)
   rng = np.random.default_rng(collect.derive_seed(seed, 6))
   sample = best.mean(axis=0) + rng.normal(size=best.shape[1]) * best.std(axis=0)
   starts = {"genome": decode(expert_code[None])[0], "genome_mean": decode(best.mean(axis=0)[None])[0],
@@ -219,13 +232,26 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
   return result
 
 
+def train_genome_settings():
+  """train_genome's keyword arguments as gin sets them now (defaults, then bindings)."""
+  config = {name: p.default for name, p in inspect.signature(train_genome).parameters.items()
+            if p.default is not inspect.Parameter.empty}
+  config.update(gin.get_bindings("train_genome"))
+  return config
+
+
+def zoo_mean_start(zoo_dirs, shapes):
+  """zoo_mean of the zoo's training experts with train_genome's best_fraction and align:
+  the start of the `zoo_mean` method, the networks genome_mean's best codes encode."""
+  settings = train_genome_settings()
+  return zoo_mean(zoo_dirs, shapes, settings["best_fraction"], settings["align"])
+
+
 def check_config():
   """Raises ValueError now, in the parent, for zoo or train_genome settings a genome unit
   would refuse only after the zoo has trained."""
   zoo()
-  config = {name: p.default for name, p in inspect.signature(train_genome).parameters.items()
-            if p.default is not inspect.Parameter.empty}
-  config.update(gin.get_bindings("train_genome"))
+  config = train_genome_settings()
   for name in ("epochs", "batch_size", "patience"):
     if not _is_int(config[name]) or config[name] < 1:
       raise ValueError(f"train_genome.{name} must be a positive integer, got {config[name]!r}")

@@ -291,7 +291,8 @@ def sparsity_by_tolerance(root_dir, stage_summary, reps):
 
 GENOME_VARIANTS = genome_lib.GENOME_METHODS
 _CODE_SIZE = re.compile(r"^build_genome_autoencoder\.code_size = .*$", re.M)
-COLORS.update({"genome": "#e377c2", "genome_mean": "#17becf", "genome_sample": "#bcbd22"})
+COLORS.update({"genome": "#e377c2", "genome_mean": "#17becf", "genome_sample": "#bcbd22",
+               "zoo_mean": "#393b79"})
 
 
 def genome_groups(experiments):
@@ -521,8 +522,15 @@ def _provenance_lines(provenance, experiments):
   rates = ", ".join(f"{env} {rate:,.0f} steps/s" for env, rate in
                     provenance.get("raw_env_steps_per_second", {}).items()) or "not recorded"
   wall = provenance.get("wall_seconds")
+  reused = {}
+  for invocation in provenance.get("invocations", ()):
+    for other, count in invocation.get("units_reused_from", {}).items():
+      reused[other] = reused.get(other, 0) + count
   trained = (f"; it trained {provenance['units'] - provenance['units_finished_before']} of "
              f"{provenance['units']} units, the others were finished by earlier invocations"
+             + (" or linked from earlier sweeps' units of the same identity ("
+                + ", ".join(f"{count} from `{other}`" for other, count in reused.items()) + ")"
+                if reused else "")
              if provenance.get("units_finished_before") else "")
   return [
       f"- command: `{provenance.get('command', 'not recorded')}`",

@@ -22,10 +22,13 @@ Beyond the paper, from the genome autoencoder trained on a zoo of source
 experts (spam_tf/genome.py), which reads the seed's genome unit instead:
   genome         decode(encode(M*));
   genome_mean    decode(the mean code of the zoo's best policies);
-  genome_sample  decode(a code drawn around that mean).
+  genome_sample  decode(a code drawn around that mean);
+and their control with no autoencoder, which reads the zoo's experts themselves:
+  zoo_mean       the mean weights of the zoo's best networks, the ones genome_mean
+                 averages the codes of (the same for every code size).
 
 Adding a method: one function StartInputs -> vector or None, and one line in
-METHODS naming the unit it reads ('autoencoder', 'genome' or None for scratch).
+METHODS naming what it reads ('autoencoder', 'genome', 'zoo' or None for scratch).
 """
 import dataclasses
 from typing import Optional
@@ -40,12 +43,14 @@ _ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0.0), "linear": lambda x: x}
 @dataclasses.dataclass
 class StartInputs:
   """What a method may read. expert: w(M*) [d]; reconstruction: w(g(M*)) [d] (from the
-  seed's autoencoder unit); genome: {method: vector [d]} (from its genome unit)."""
+  seed's autoencoder unit); genome: {method: vector [d]} (from its genome unit);
+  zoo_mean: the zoo's best networks' mean [d] (from the zoo's experts)."""
   expert: np.ndarray
   seed: int
   reconstruction: Optional[np.ndarray] = None
   output_activation: str = "relu"
   genome: Optional[dict] = None
+  zoo_mean: Optional[np.ndarray] = None
 
 
 def scratch(inputs):
@@ -103,6 +108,10 @@ def _from_genome(method):
   return start
 
 
+def zoo_mean(inputs):
+  return np.asarray(inputs.zoo_mean, np.float32)
+
+
 # name: (function, the unit it reads besides the expert). copy and relu read only M*,
 # but like every control they run beside the seed's SPAM (same dependencies).
 METHODS = {"scratch": (scratch, None), "spam": (spam, "autoencoder"), "copy": (copy, "autoencoder"),
@@ -110,11 +119,11 @@ METHODS = {"scratch": (scratch, None), "spam": (spam, "autoencoder"), "copy": (c
            "relu_prune": (relu_prune, "autoencoder"), "noise": (noise, "autoencoder"),
            "genome": (_from_genome("genome"), "genome"),
            "genome_mean": (_from_genome("genome_mean"), "genome"),
-           "genome_sample": (_from_genome("genome_sample"), "genome")}
+           "genome_sample": (_from_genome("genome_sample"), "genome"), "zoo_mean": (zoo_mean, "zoo")}
 
 
 # What runs when no method is named: the paper's method and its controls. The genome
-# methods need a zoo of extra source experts (20 by default): named explicitly.
+# methods and zoo_mean need a zoo of extra source experts (20 by default): named explicitly.
 DEFAULT_METHODS = ("scratch", "spam", "copy", "prune", "relu", "relu_prune", "noise")
 
 
@@ -124,7 +133,8 @@ def _check(method):
 
 
 def reads(method):
-  """The unit kind `method` reads besides the expert: 'autoencoder', 'genome' or None."""
+  """What `method` reads besides the expert: 'autoencoder' or 'genome' (that unit of the
+  seed), 'zoo' (the zoo's experts) or None."""
   _check(method)
   return METHODS[method][1]
 

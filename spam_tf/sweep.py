@@ -137,7 +137,7 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
   iterations = {"expert": train.configured("source")["iterations"], "autoencoder": 0, "genome": 0,
                 "target": train.configured("target")["iterations"]}
   result = Plan(experiment, list(seeds), methods, text, {}, {}, {}, iterations)
-  if any(start_points.reads(m) == "genome" for m in methods):
+  if any(start_points.reads(m) in ("genome", "zoo") for m in methods):
     result.zoo = _zoo_units(experiment, seeds, text)
   for s in seeds:
     expert = units_lib.Unit("expert", experiment.source, s, units_lib.config_for("expert", text),
@@ -149,7 +149,7 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
     if "genome" in helpers:
       result.genomes[s] = helpers["genome"]
     for method in methods:
-      result.targets[(method, s)] = _target_unit(experiment, s, method, text, expert, helpers)
+      result.targets[(method, s)] = _target_unit(experiment, s, method, text, expert, helpers, result.zoo)
   return result
 
 
@@ -167,23 +167,25 @@ def _zoo_units(experiment, seeds, config_text):
 
 
 def _helper_units(experiment, seed, methods, config_text, expert, zoo):
-  """{'autoencoder' / 'genome': Unit}: what this seed's start points read besides M*."""
+  """{'autoencoder' / 'genome': Unit}: the units this seed's start points read besides M*
+  (zoo_mean reads the zoo's experts directly)."""
   helpers = {}
-  for kind in sorted({start_points.reads(m) for m in methods} - {None}):
+  for kind in sorted({start_points.reads(m) for m in methods} - {None, "zoo"}):
     deps = (expert,) if kind == "autoencoder" else (expert, *zoo)
     helpers[kind] = units_lib.Unit(kind, experiment.source, seed,
                                    units_lib.config_for(kind, config_text), deps=deps)
   return helpers
 
 
-def _target_unit(experiment, seed, method, config_text, expert, helpers):
+def _target_unit(experiment, seed, method, config_text, expert, helpers, zoo):
   reads = start_points.reads(method)
   if reads is None:  # scratch, no source: one run serves every experiment with this target and f2
     return units_lib.Unit("target", experiment.target, seed, units_lib.config_for("target", config_text),
                           method=method)
   return units_lib.Unit("target", experiment.target, seed,
                         units_lib.config_for("target", config_text, reads=("transfer", reads)),
-                        method=method, source=experiment.source, deps=(expert, helpers[reads]))
+                        method=method, source=experiment.source,
+                        deps=(expert, *zoo) if reads == "zoo" else (expert, helpers[reads]))
 
 
 def _check_expert_dir(expert_root, seed, source):
@@ -267,7 +269,8 @@ class _InvocationClock:
   def __init__(self, root_dir, provenance, interval=30.0):
     self.path, self.interval = os.path.join(root_dir, self.FILE), interval
     self.invocations = files.read_json(self.path) if os.path.exists(self.path) else []
-    self.entry = {key: provenance[key] for key in ("date", "commit", "command", "started_unix")}
+    self.entry = {key: provenance[key] for key in ("date", "commit", "command", "started_unix",
+                                                   "units_reused_from")}
     self.entry["seconds"] = 0.0
     self.invocations.append(self.entry)
     self.last = 0.0
@@ -284,9 +287,11 @@ class _InvocationClock:
 
 def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_bindings=(),
         backend="ray", workers=None, ray_address=None, log_file=SWEEP_LOG_FILE, run_spec=None,
-        title=None, make_summary=lambda summaries: {"experiments": summaries}):
+        title=None, make_summary=lambda summaries: {"experiments": summaries}, reuse_from=()):
   """Runs (or resumes) the experiments' units, then writes summary.json (last, still
-  holding the root's lock): make_summary({name: experiment summary}). Returns it."""
+  holding the root's lock): make_summary({name: experiment summary}). Returns it.
+  reuse_from: root dirs of earlier sweeps whose finished units with the same identity
+  are linked in instead of trained (spam_tf.units.reuse_finished)."""
   plans = [plan(e, seeds, methods, gin_files, gin_bindings) for e in experiments]
   names = [e.name for e in experiments]
   if len(set(names)) != len(names):
@@ -307,6 +312,8 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     display = progress.Display(
         [progress.Unit(labels[u], u.run_dir(root_dir), iterations[u]) for u in all_units],
         console.stream(), title or f"sweep of {len(plans)} experiments", console.log_path())
+    reused = [units_lib.reuse_finished(root_dir, u, reuse_from) for u in all_units]
+    provenance["units_reused_from"] = {r: reused.count(r) for r in reuse_from if reused.count(r)}
     finished = engine.finished_results(all_units, root_dir)
     provenance["units"] = len(all_units)
     provenance["units_finished_before"] = len(finished)
@@ -331,7 +338,7 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     return summary
 
 
-def run_sweep(sweep_file, root_dir, seeds=None, gin_files=(), gin_bindings=(), **engine_args):
+def run_sweep(sweep_file, root_dir, seeds=None, gin_files=(), gin_bindings=(), reuse_from=(), **engine_args):
   """bin/spam_sweep: runs a sweep file; writes and returns summary.json's dict."""
   experiments, methods, seeds, sweep_files, sweep_bindings = load(sweep_file, seeds)
   gin_files = [*sweep_files, *gin_files]
@@ -344,7 +351,7 @@ def run_sweep(sweep_file, root_dir, seeds=None, gin_files=(), gin_bindings=(), *
              make_summary=lambda summaries: {
                  "sweep": sweep_file, "seeds": list(seeds), "experiments": summaries,
                  "config": "config.gin", "logs": "logs", "log": SWEEP_LOG_FILE},
-             **engine_args)
+             reuse_from=reuse_from, **engine_args)
 
 
 def run_single(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),

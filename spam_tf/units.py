@@ -14,7 +14,8 @@ Which bindings reach a unit (the rest are left out of its config and its key):
   autoencoder  the expert's, plus build_autoencoder and train_autoencoder;
   genome       the expert's, plus zoo, build_genome_autoencoder and train_genome;
   target       everything but scope 'source/', with transfer and the part its start
-               point reads (the autoencoder's or the genome's; scratch: neither).
+               point reads (the autoencoder's, the genome's, or for zoo_mean zoo and
+               train_genome but not the code size; scratch: none).
 Unknown sections count as reaching every unit: a key may split units that could
 have been shared, never share units that differ.
 
@@ -37,14 +38,16 @@ SPARSITY_FILE = "sparsity.json"
 KINDS = ("expert", "autoencoder", "genome", "target")
 # Configurables only some units read: {part: configurable names}.
 _OPTIONAL = {"transfer": ("transfer",), "autoencoder": ("build_autoencoder", "train_autoencoder"),
-             "genome": ("zoo", "build_genome_autoencoder", "train_genome")}
+             "genome": ("zoo", "build_genome_autoencoder", "train_genome"),
+             "zoo": ("zoo", "train_genome")}  # zoo_mean: the zoo's best networks, no autoencoder
 _HEADER = re.compile(r"^# Parameters for (?:(\w+)/)?([\w.]+):$", re.M)
 
 
 @dataclasses.dataclass(frozen=True)
 class Unit:
   """One unit of a sweep. deps: the units whose results it reads (a target: its expert and
-  its autoencoder or genome unit; a genome unit: its expert, then the zoo's experts)."""
+  its autoencoder or genome unit, or for zoo_mean the zoo's experts; a genome unit: its
+  expert, then the zoo's experts)."""
   kind: str
   env_id: str
   seed: int
@@ -94,14 +97,16 @@ def sections(config_text):
 def config_for(kind, config_text, reads=None):
   """The part of an experiment's config that reaches a unit of `kind` (see module doc).
 
-  reads: the optional parts the unit reads, of 'transfer', 'autoencoder', 'genome'.
+  reads: the optional parts the unit reads, of 'transfer', 'autoencoder', 'genome', 'zoo'.
   Default by kind: an autoencoder or genome unit reads its own part; an expert none.
-  A target from a source reads ('transfer', 'autoencoder' or 'genome'); scratch none.
+  A target from a source reads ('transfer', what its start point reads); scratch none.
   """
   if reads is None:
     reads = {"autoencoder": ("autoencoder",), "genome": ("genome",)}.get(kind, ())
   dropped_scope = "source" if kind == "target" else "target"
-  dropped = [name for part, names in _OPTIONAL.items() if part not in reads for name in names]
+  kept_names = {name for part in reads for name in _OPTIONAL[part]}
+  dropped = [name for part, names in _OPTIONAL.items() if part not in reads for name in names
+             if name not in kept_names]
   kept = [block for scope, name, block in sections(config_text)
           if scope != dropped_scope and name not in dropped]
   return "\n\n".join(kept) + "\n" if kept else ""
@@ -132,6 +137,24 @@ def write_config(root_dir, unit):
   path = os.path.join(root_dir, "units", unit.family, "config.gin")
   if not os.path.isfile(path):
     files.write_text(path, unit.config)
+
+
+def reuse_finished(root_dir, unit, other_roots):
+  """Links `unit` finished under one of other_roots (the same identity: the same folder
+  there) into root_dir, with its TensorBoard run, instead of training it again. An
+  unfinished attempt at it in root_dir is replaced. Returns the root it came from, or
+  None (finished here already, or in none of them)."""
+  if unit.external_dir or finished_result(root_dir, unit) is not None:
+    return None
+  for other in other_roots:
+    if os.path.abspath(other) == os.path.abspath(root_dir) or finished_result(other, unit) is None:
+      continue
+    if os.path.isdir(unit.log_dir(other)):
+      files.link_tree(unit.log_dir(other), unit.log_dir(root_dir))
+    files.link_tree(unit.run_dir(other), unit.run_dir(root_dir))  # last: result.json means done
+    write_config(root_dir, unit)
+    return other
+  return None
 
 
 def in_dependency_order(units):

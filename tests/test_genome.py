@@ -55,10 +55,10 @@ def test_dead_outputs_are_those_that_ignore_a_moving_target():
 def test_best_codes_are_the_highest_returns():
   codes = np.float32([[0], [1], [2], [3], [4], [5], [6], [7]])
   returns = np.float64([5, 1, 9, 3, 7, 0, 2, 8])
-  np.testing.assert_array_equal(genome._best_codes(codes, returns, 0.25), [[2], [7]])
+  np.testing.assert_array_equal(genome.best_rows(codes, returns, 0.25), [[2], [7]])
   # Ties at the k-th best return all count, whatever their place in the zoo.
   tied = np.float64([9, 1, 9, 3, 9, 0, 2, 8])
-  np.testing.assert_array_equal(genome._best_codes(codes, tied, 0.25), [[0], [2], [4]])
+  np.testing.assert_array_equal(genome.best_rows(codes, tied, 0.25), [[0], [2], [4]])
 
 
 def test_zoo_members_are_every_kept_iteration_with_its_return(tmp_path):
@@ -80,7 +80,7 @@ def test_the_zoo_holds_only_source_experts_and_never_an_experiment_seed(repo_roo
   monkeypatch.chdir(repo_root)
   experiments, methods, _, gin_files, gin_bindings = sweep.load("configs/sweeps/genome.gin")
   seeds = list(range(20))
-  zoos = {}
+  zoos, zoo_means = {}, {}
   for experiment in experiments:
     plan = sweep.plan(experiment, seeds, methods, gin_files, gin_bindings)
     assert "zoo.size = 20" in plan.genomes[0].config  # the sweep file's zoo reaches the units
@@ -88,10 +88,16 @@ def test_the_zoo_holds_only_source_experts_and_never_an_experiment_seed(repo_roo
       assert unit.kind == "expert" and unit.env_id == experiment.source and unit.seed not in seeds
     for seed, unit in plan.genomes.items():
       assert unit.deps == (plan.experts[seed], *plan.zoo)  # M* is never one of the zoo
+      # zoo_mean reads the zoo itself and not the code size: one unit for every code size.
+      zoo_mean = plan.targets[("zoo_mean", seed)]
+      assert zoo_mean.deps == (plan.experts[seed], *plan.zoo) and "code_size" not in zoo_mean.config
+      assert "zoo.size = 20" in zoo_mean.config
+      zoo_means.setdefault((experiment.source, seed), set()).add(zoo_mean)
     if plan.genomes:
       zoos.setdefault(experiment.source, set()).add(tuple(plan.zoo))
   # Every code size of a pair learns from the same zoo (trained once).
   assert {source: len(z) for source, z in zoos.items()} == {"CartPole-v1": 1, "InvertedPendulum-v4": 1}
+  assert len(zoo_means) == 2 * len(seeds) and all(len(units) == 1 for units in zoo_means.values())
   with pytest.raises(ExperimentError, match="also experiment seeds"):
     sweep.plan(experiments[1], [1000], methods, gin_files, gin_bindings)
 
@@ -110,7 +116,7 @@ def subprocess_sweep(repo_root, root, output=subprocess.PIPE):
 def test_genome_sweep_summary(genome_sweep):
   summary = json.load(open(os.path.join(genome_sweep, "summary.json")))
   small, large = (summary["experiments"][n] for n in ("genome_4", "genome_8"))
-  assert small["methods"] == ["scratch", "copy", "genome", "genome_mean", "genome_sample"]
+  assert small["methods"] == ["scratch", "copy", "genome", "genome_mean", "genome_sample", "zoo_mean"]
   assert (small["genome"]["code_size"], large["genome"]["code_size"]) == (4, 8)
   assert small["genome"]["zoo"]["run_dirs"] == large["genome"]["zoo"]["run_dirs"]  # one zoo
   for run_dir in small["genome"]["zoo"]["run_dirs"]:
@@ -132,6 +138,24 @@ def test_genome_sweep_summary(genome_sweep):
       np.linalg.norm(starts["genome"] - aligned) / np.linalg.norm(aligned), rel=1e-5)
 
 
+def test_zoo_mean_starts_from_the_mean_of_the_zoos_best_aligned_networks(genome_sweep):
+  from spam_tf import train, weights
+  summary = json.load(open(os.path.join(genome_sweep, "summary.json")))["experiments"]
+  small, large = summary["genome_4"], summary["genome_8"]
+  assert small["target_zoo_mean"]["run_dirs"] == large["target_zoo_mean"]["run_dirs"]  # shared
+  zoo_dirs = [os.path.join(genome_sweep, d) for d in small["genome"]["zoo"]["run_dirs"][:2]]  # training
+  shapes = [tuple(s) for s in json.load(open(os.path.join(zoo_dirs[0], "result.json")))["weight_shapes"]]
+  reference = train.load_weights(zoo_dirs[0], "final")
+  vectors, returns, _, _ = genome.zoo_members(zoo_dirs, reference, shapes)
+  expected = weights.unflatten(genome.best_rows(vectors, returns, 0.25).mean(axis=0), shapes)
+  for run_dir in small["target_zoo_mean"]["run_dirs"]:
+    target_start = train.load_weights(os.path.join(genome_sweep, run_dir), "start")
+    target_shapes = json.load(open(os.path.join(genome_sweep, run_dir, "result.json")))["weight_shapes"]
+    # The hidden layers carry over unchanged (same observation size); the head is mapped.
+    for kept, want in zip(weights.unflatten(target_start, target_shapes)[:4], expected[:4]):
+      np.testing.assert_allclose(kept, want, rtol=1e-6)
+
+
 def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_sweep, repo_root, tmp_path):
   killed_root = str(tmp_path / "killed")
   proc = subprocess_sweep(repo_root, killed_root, output=subprocess.DEVNULL)
@@ -145,6 +169,24 @@ def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_swe
   assert not glob.glob(os.path.join(killed_root, "units", "genome", "*", "*", "seed_*", "result.json"))
   finish(subprocess_sweep(repo_root, killed_root))
   assert_same_results(genome_sweep, killed_root)
+
+
+def test_a_sweep_reusing_another_roots_finished_units_trains_none_and_equals_it(genome_sweep, repo_root, tmp_path):
+  reusing_root = str(tmp_path / "reusing")
+  finish(spam_sweep(repo_root, reusing_root, f"--reuse_units_from={genome_sweep}", sweep=GENOME_SMOKE))
+  assert_same_results(genome_sweep, reusing_root)
+  provenance = json.load(open(os.path.join(reusing_root, "summary.json")))["provenance"]
+  assert provenance["units_reused_from"] == {genome_sweep: provenance["units"]}
+  assert provenance["units_finished_before"] == provenance["units"]  # nothing trained
+  results = glob.glob(os.path.join(genome_sweep, "units", "**", "result.json"), recursive=True)
+  assert len(results) == provenance["units"]
+  for result in results:
+    linked = os.path.join(reusing_root, os.path.relpath(result, genome_sweep))
+    assert os.stat(linked).st_ino == os.stat(result).st_ino  # hard links, no copies
+  # The report says where the units came from.
+  from spam_tf import report
+  assert f"{provenance['units']} from `{genome_sweep}`" in "\n".join(report._provenance_lines(
+      provenance, report.load(reusing_root)[0]))
 
 
 def test_report_has_the_genome_section_recomputed_from_the_units(genome_sweep, repo_root, tmp_path):

@@ -7,11 +7,12 @@ from spam_tf import start_points
 EXPERT = np.array([0.5, -0.2, 0.1, -0.8, 0.3, 0.0], np.float32)
 RECONSTRUCTION = np.array([0.5, 0.0, 0.0, 0.0, 0.3, 0.0], np.float32)  # 4 zeros of 6
 GENOME = {"genome": EXPERT + 1, "genome_mean": EXPERT + 2, "genome_sample": EXPERT + 3}
+ZOO_MEAN = EXPERT + 4
 
 
 def start(method, activation="relu", seed=0):
   return start_points.start_vector(method, start_points.StartInputs(
-      EXPERT, seed, RECONSTRUCTION, activation, GENOME))
+      EXPERT, seed, RECONSTRUCTION, activation, GENOME, ZOO_MEAN))
 
 
 def test_scratch_spam_copy():
@@ -49,6 +50,11 @@ def test_genome_methods_read_their_genome_unit():
     np.testing.assert_array_equal(start(method), vector)
     assert start_points.reads(method) == "genome"
   assert start_points.reads("spam") == "autoencoder" and start_points.reads("scratch") is None
+
+
+def test_zoo_mean_reads_the_zoo_not_an_autoencoder():
+  np.testing.assert_array_equal(start("zoo_mean"), ZOO_MEAN)
+  assert start_points.reads("zoo_mean") == "zoo"
 
 
 def test_every_method_keeps_the_layout_and_unknown_ones_are_refused():
