@@ -307,13 +307,13 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     logging.info("%s: %d experiments, %d units, seeds %s, backend %s, root_dir %s", title,
                  len(plans), len(all_units), list(seeds), backend, root_dir)
     provenance = _provenance({e for p in plans for e in (p.experiment.source, p.experiment.target)})
+    reused = [units_lib.reuse_finished(root_dir, u, reuse_from) for u in all_units]  # before the display counts
+    provenance["units_reused_from"] = {r: reused.count(r) for r in reuse_from if reused.count(r)}
     labels = _labels(plans)
     iterations = {u: p.iterations[u.kind] for p in plans for u in p.units()}
     display = progress.Display(
         [progress.Unit(labels[u], u.run_dir(root_dir), iterations[u]) for u in all_units],
         console.stream(), title or f"sweep of {len(plans)} experiments", console.log_path())
-    reused = [units_lib.reuse_finished(root_dir, u, reuse_from) for u in all_units]
-    provenance["units_reused_from"] = {r: reused.count(r) for r in reuse_from if reused.count(r)}
     finished = engine.finished_results(all_units, root_dir)
     provenance["units"] = len(all_units)
     provenance["units_finished_before"] = len(finished)

@@ -173,9 +173,10 @@ def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_swe
 
 def test_a_sweep_reusing_another_roots_finished_units_trains_none_and_equals_it(genome_sweep, repo_root, tmp_path):
   reusing_root = str(tmp_path / "reusing")
-  finish(spam_sweep(repo_root, reusing_root, f"--reuse_units_from={genome_sweep}", sweep=GENOME_SMOKE))
+  _, progress_lines = finish(spam_sweep(repo_root, reusing_root, f"--reuse_units_from={genome_sweep}", sweep=GENOME_SMOKE))
   assert_same_results(genome_sweep, reusing_root)
   provenance = json.load(open(os.path.join(reusing_root, "summary.json")))["provenance"]
+  assert f"{provenance['units']} units ({provenance['units']} done)" in progress_lines.splitlines()[0]
   assert provenance["units_reused_from"] == {genome_sweep: provenance["units"]}
   assert provenance["units_finished_before"] == provenance["units"]  # nothing trained
   results = glob.glob(os.path.join(genome_sweep, "units", "**", "result.json"), recursive=True)
