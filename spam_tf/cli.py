@@ -124,11 +124,11 @@ def spam_sweep(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   seeds = parse_seeds(FLAGS.seeds) if FLAGS["seeds"].present else None
+  for other in FLAGS.reuse_units_from:
+    if not os.path.isdir(os.path.join(other, "units")):
+      raise ValueError(f"--reuse_units_from: no units/ folder in {other}")
   with _engine_session():
     from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
-    for other in FLAGS.reuse_units_from:
-      if not os.path.isdir(os.path.join(other, "units")):
-        raise ValueError(f"--reuse_units_from: no units/ folder in {other}")
     summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
                               reuse_from=FLAGS.reuse_units_from, **_engine_args())
   tables = [experiment.report(s) for s in summary["experiments"].values()]

@@ -10,7 +10,7 @@ and the same fresh initialisation), as units of spam_tf/units.py:
   target       M_TL = f2(T, start point of a method) (gin scope 'target')
 with the methods of spam_tf/start_points.py: scratch (no source), spam
 (w^-1(W_SPAM), the paper's), copy, prune, relu, relu_prune, noise, and
-genome, genome_mean, genome_sample.
+genome, genome_mean, genome_sample and their control zoo_mean.
 
 spam_tf/sweep.py builds the units of one or many experiments and runs them on
 spam_tf/engine.py; `execute_unit` is what a worker runs for one unit.
@@ -149,14 +149,14 @@ def _output_activation():
 def _start_inputs(root_dir, unit, expert_result):
   """What the unit's start-point method may read: M* and what its other deps hold (its
   autoencoder unit's reconstruction, its genome unit's starts, or the zoo's mean)."""
-  expert_dir, helper = unit.deps[0].run_dir(root_dir), unit.deps[1]
+  expert_dir, reads = unit.deps[0].run_dir(root_dir), start_points.reads(unit.method)
   inputs = start_points.StartInputs(train.load_weights(expert_dir, "final"), unit.seed,
                                     output_activation=_output_activation())
-  if helper.kind == "autoencoder":
-    inputs.reconstruction = autoencoder.load_reconstruction(helper.run_dir(root_dir))
-  elif helper.kind == "genome":
-    inputs.genome = genome.load_starts(helper.run_dir(root_dir))
-  else:  # the zoo's experts
+  if reads == "autoencoder":
+    inputs.reconstruction = autoencoder.load_reconstruction(unit.deps[1].run_dir(root_dir))
+  elif reads == "genome":
+    inputs.genome = genome.load_starts(unit.deps[1].run_dir(root_dir))
+  else:  # 'zoo': the zoo's experts
     inputs.zoo_mean = genome.zoo_mean_start(_zoo_dirs(root_dir, unit.deps[1:])[0], _shapes(expert_result))
   return inputs
 

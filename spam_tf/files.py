@@ -66,17 +66,23 @@ def read_json(path):
 
 
 def replace_dir(tmp_dir, final_dir):
-  """Moves a finished directory into place (removing an older one first)."""
+  """Moves a finished directory into place. An older one is renamed aside first and
+  removed after, so a kill leaves final_dir either old and whole or new and whole."""
+  old_dir = final_dir.rstrip(os.sep) + ".old"
+  if os.path.exists(old_dir):
+    shutil.rmtree(old_dir)
   if os.path.exists(final_dir):
-    shutil.rmtree(final_dir)
+    os.replace(final_dir, old_dir)
   os.replace(tmp_dir, final_dir)
+  if os.path.exists(old_dir):
+    shutil.rmtree(old_dir)
 
 
 def _link_or_copy(source, destination):
   try:
     os.link(source, destination)
   except OSError as e:
-    if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK):
+    if e.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EOPNOTSUPP):
       raise
     shutil.copy2(source, destination)  # another file system, or links not allowed
 

@@ -112,7 +112,7 @@ def zoo_mean(inputs):
   return np.asarray(inputs.zoo_mean, np.float32)
 
 
-# name: (function, the unit it reads besides the expert). copy and relu read only M*,
+# name: (function, what it reads besides the expert). copy and relu read only M*,
 # but like every control they run beside the seed's SPAM (same dependencies).
 METHODS = {"scratch": (scratch, None), "spam": (spam, "autoencoder"), "copy": (copy, "autoencoder"),
            "prune": (prune, "autoencoder"), "relu": (relu, "autoencoder"),

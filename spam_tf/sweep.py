@@ -68,7 +68,8 @@ class Experiment:
 @dataclasses.dataclass
 class Plan:
   """An experiment's units. experts/autoencoders/genomes: {seed: Unit}; targets:
-  {(method, seed): Unit}; zoo: the experts the genome units learn from."""
+  {(method, seed): Unit}; zoo: the experts the genome units learn from (and zoo_mean
+  averages)."""
   experiment: Experiment
   seeds: list
   methods: list
@@ -154,8 +155,9 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
 
 
 def _zoo_units(experiment, seeds, config_text):
-  """The source experts a genome autoencoder learns from: (train, held out) seeds of gin's
-  zoo(), none of them an experiment seed (every experiment's M* stays unseen)."""
+  """The source experts a genome autoencoder learns from and zoo_mean averages: (train,
+  held out) seeds of gin's zoo(), none of them an experiment seed (every experiment's M*
+  stays unseen)."""
   genome_lib.check_config()
   train_seeds, held_out_seeds = genome_lib.zoo()
   overlap = sorted(set(train_seeds + held_out_seeds) & set(seeds))
@@ -307,7 +309,7 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     logging.info("%s: %d experiments, %d units, seeds %s, backend %s, root_dir %s", title,
                  len(plans), len(all_units), list(seeds), backend, root_dir)
     provenance = _provenance({e for p in plans for e in (p.experiment.source, p.experiment.target)})
-    reused = [units_lib.reuse_finished(root_dir, u, reuse_from) for u in all_units]  # before the display counts
+    reused = [units_lib.reuse_finished(root_dir, u, reuse_from) for u in all_units]  # deps first; before the display counts
     provenance["units_reused_from"] = {r: reused.count(r) for r in reuse_from if reused.count(r)}
     labels = _labels(plans)
     iterations = {u: p.iterations[u.kind] for p in plans for u in p.units()}

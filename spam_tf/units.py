@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 from typing import Optional, Tuple
 
 from spam_tf import files
@@ -141,20 +142,33 @@ def write_config(root_dir, unit):
 
 def reuse_finished(root_dir, unit, other_roots):
   """Links `unit` finished under one of other_roots (the same identity: the same folder
-  there) into root_dir, with its TensorBoard run, instead of training it again. An
-  unfinished attempt at it in root_dir is replaced. Returns the root it came from, or
-  None (finished here already, or in none of them)."""
+  there) into root_dir, with its TensorBoard run, instead of training it again, if its
+  deps here are the very ones it was trained from there (linked from there too, or the
+  same external expert). An unfinished attempt at it in root_dir is replaced. Returns
+  the root it came from, or None. Call it for units in dependency order."""
   if unit.external_dir or finished_result(root_dir, unit) is not None:
     return None
   for other in other_roots:
     if os.path.abspath(other) == os.path.abspath(root_dir) or finished_result(other, unit) is None:
       continue
+    if not all(_same_file(os.path.join(d.run_dir(root_dir), RESULT_FILE), os.path.join(d.run_dir(other), RESULT_FILE))
+               for d in unit.deps):
+      continue
     if os.path.isdir(unit.log_dir(other)):
       files.link_tree(unit.log_dir(other), unit.log_dir(root_dir))
+    elif os.path.isdir(unit.log_dir(root_dir)):  # an unfinished attempt's curves
+      shutil.rmtree(unit.log_dir(root_dir))
     files.link_tree(unit.run_dir(other), unit.run_dir(root_dir))  # last: result.json means done
     write_config(root_dir, unit)
     return other
   return None
+
+
+def _same_file(a, b):
+  try:
+    return os.path.samefile(a, b)
+  except OSError:
+    return False
 
 
 def in_dependency_order(units):

@@ -147,7 +147,13 @@ def test_zoo_mean_starts_from_the_mean_of_the_zoos_best_aligned_networks(genome_
   shapes = [tuple(s) for s in json.load(open(os.path.join(zoo_dirs[0], "result.json")))["weight_shapes"]]
   reference = train.load_weights(zoo_dirs[0], "final")
   vectors, returns, _, _ = genome.zoo_members(zoo_dirs, reference, shapes)
-  expected = weights.unflatten(genome.best_rows(vectors, returns, 0.25).mean(axis=0), shapes)
+  best = genome.best_rows(vectors, returns, 0.25)
+  expected = weights.unflatten(best.mean(axis=0), shapes)
+  # The very networks whose codes genome_mean averages.
+  for run_dir in small["genome"]["run_dirs"]:
+    with np.load(os.path.join(genome_sweep, run_dir, genome.CODES_FILE)) as codes:
+      np.testing.assert_array_equal(codes["returns"], returns)
+      assert len(codes["best"]) == len(best)
   for run_dir in small["target_zoo_mean"]["run_dirs"]:
     target_start = train.load_weights(os.path.join(genome_sweep, run_dir), "start")
     target_shapes = json.load(open(os.path.join(genome_sweep, run_dir, "result.json")))["weight_shapes"]
@@ -173,6 +179,10 @@ def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_swe
 
 def test_a_sweep_reusing_another_roots_finished_units_trains_none_and_equals_it(genome_sweep, repo_root, tmp_path):
   reusing_root = str(tmp_path / "reusing")
+  # An unfinished attempt at a zoo expert in the new root: replaced by the finished one.
+  zoo_expert = json.load(open(os.path.join(genome_sweep, "summary.json")))["experiments"]["genome_4"]["genome"]["zoo"]
+  os.makedirs(os.path.join(reusing_root, zoo_expert["run_dirs"][0]))
+  open(os.path.join(reusing_root, zoo_expert["run_dirs"][0], "progress.json"), "w").write("{}")
   _, progress_lines = finish(spam_sweep(repo_root, reusing_root, f"--reuse_units_from={genome_sweep}", sweep=GENOME_SMOKE))
   assert_same_results(genome_sweep, reusing_root)
   provenance = json.load(open(os.path.join(reusing_root, "summary.json")))["provenance"]
@@ -184,6 +194,11 @@ def test_a_sweep_reusing_another_roots_finished_units_trains_none_and_equals_it(
   for result in results:
     linked = os.path.join(reusing_root, os.path.relpath(result, genome_sweep))
     assert os.stat(linked).st_ino == os.stat(result).st_ino  # hard links, no copies
+  assert os.path.samefile(os.path.join(reusing_root, zoo_expert["run_dirs"][0], "progress.json"),
+                          os.path.join(genome_sweep, zoo_expert["run_dirs"][0], "progress.json"))
+  events = glob.glob(os.path.join(genome_sweep, zoo_expert["log_dirs"][0], "**", "events.*"), recursive=True)
+  assert events and all(os.path.samefile(e, os.path.join(reusing_root, os.path.relpath(e, genome_sweep)))
+                        for e in events)  # and its TensorBoard run
   # The report says where the units came from.
   from spam_tf import report
   assert f"{provenance['units']} from `{genome_sweep}`" in "\n".join(report._provenance_lines(
