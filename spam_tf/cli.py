@@ -116,6 +116,9 @@ def define_sweep_flags():
                     "Root dirs of earlier sweeps (same code): a unit finished there with the same "
                     "identity (kind, env, method, seed, config, deps) is hard-linked into root_dir "
                     "instead of trained.")
+  flags.DEFINE_list("experiments", [],
+                    "Run only the sweep's experiments whose names match these shell patterns "
+                    "(e.g. 'cp_to_ip_*'); default: all.")
   flags.mark_flag_as_required("sweep")
   flags.mark_flag_as_required("root_dir")
 
@@ -130,7 +133,8 @@ def spam_sweep(argv):
   with _engine_session():
     from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
     summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
-                              reuse_from=FLAGS.reuse_units_from, **_engine_args())
+                              reuse_from=FLAGS.reuse_units_from, experiment_patterns=FLAGS.experiments,
+                              **_engine_args())
   tables = [experiment.report(s) for s in summary["experiments"].values()]
   console.out("\n\n".join(tables) + "\n" + sweep.footer(FLAGS.root_dir, summary))
   return 0

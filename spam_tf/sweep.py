@@ -23,6 +23,7 @@ Layout under root_dir:
   <log file>        the detail: per-iteration lines, TensorFlow's and Ray's output
 """
 import dataclasses
+import fnmatch
 import glob
 import json
 import os
@@ -116,6 +117,19 @@ def load(path, seeds=None):
     raise ExperimentError(f"{path} lists no experiments (sweep.experiments)")
   seeds = seeds if seeds is not None else list(range(spec["seeds"]))
   return experiments, spec["methods"], seeds, spec["gin_files"], spec["gin_bindings"]
+
+
+def select(experiments, patterns):
+  """The experiments whose name matches one of the shell-style patterns (all when
+  patterns is empty), in the sweep file's order. Raises ExperimentError for a pattern
+  that matches none."""
+  if not patterns:
+    return list(experiments)
+  names = [e.name for e in experiments]
+  for pattern in patterns:
+    if not fnmatch.filter(names, pattern):
+      raise ExperimentError(f"--experiments: {pattern!r} matches no experiment; the sweep has {', '.join(names)}")
+  return [e for e in experiments if any(fnmatch.fnmatchcase(e.name, p) for p in patterns)]
 
 
 def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
@@ -340,9 +354,12 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     return summary
 
 
-def run_sweep(sweep_file, root_dir, seeds=None, gin_files=(), gin_bindings=(), reuse_from=(), **engine_args):
-  """bin/spam_sweep: runs a sweep file; writes and returns summary.json's dict."""
+def run_sweep(sweep_file, root_dir, seeds=None, gin_files=(), gin_bindings=(), reuse_from=(),
+              experiment_patterns=(), **engine_args):
+  """bin/spam_sweep: runs a sweep file (its experiments matching experiment_patterns, or
+  all); writes and returns summary.json's dict."""
   experiments, methods, seeds, sweep_files, sweep_bindings = load(sweep_file, seeds)
+  experiments = select(experiments, experiment_patterns)
   gin_files = [*sweep_files, *gin_files]
   gin_bindings = [*sweep_bindings, *gin_bindings]
   run_spec = {"sweep": sweep_file, "seeds": seeds, "gin_files": gin_files,

@@ -264,12 +264,24 @@ def test_a_killed_sweep_resumes_to_the_same_results_and_leaves_no_ray_behind(ray
     (["--sweep=configs/sweeps/none.gin"], "config file not found"),
     (["--backend=threads"], "--backend"),
     (["--seeds=a,b"], "invalid literal"),
+    (["--experiments=nothing_*"], "--experiments: 'nothing_*' matches no experiment"),
+    (["--reuse_units_from=/nonexistent"], "--reuse_units_from: no units/ folder in /nonexistent"),
 ])
 def test_bad_sweep_input_is_one_line(args, expected, repo_root, tmp_path):
   proc = spam_sweep(repo_root, str(tmp_path / "r"), *args)
   _, err = proc.communicate(timeout=300)
   assert proc.returncode == 1 and len(err.splitlines()) == 1, err[-2000:]
   assert err.startswith("error: ") and expected in err, err
+
+
+def test_experiments_are_selected_by_name_patterns_in_the_sweeps_order():
+  from spam_tf import sweep
+  experiments = [sweep.Experiment(name, "CartPole-v1", "CartPole-v1") for name in ("a_4", "b_4", "a_8")]
+  assert [e.name for e in sweep.select(experiments, ["a_*"])] == ["a_4", "a_8"]
+  assert [e.name for e in sweep.select(experiments, ["a_8", "b_*"])] == ["b_4", "a_8"]
+  assert sweep.select(experiments, []) == experiments
+  with pytest.raises(sweep.ExperimentError, match="'c_\\*' matches no experiment; the sweep has a_4, b_4, a_8"):
+    sweep.select(experiments, ["a_*", "c_*"])
 
 
 def test_bad_experiment_entry_is_a_clear_error(repo_root, tmp_path, monkeypatch):
