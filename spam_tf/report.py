@@ -349,11 +349,12 @@ def genome_candidates(root_dir, group, reps):
   return candidates, references
 
 
-def genome_figure(candidates, references, title, path):
+def genome_figure(candidates, references, title, path, ceiling=None):
   """Speed-up over scratch (IQM, 95% CI) against the compression ratio d / code size:
-  a line per genome variant, SPAM's single-expert point, the uncompressed starts dotted."""
+  a line per genome variant, SPAM's single-expert point, the uncompressed starts dotted,
+  and the ceiling (a start at the maximum before training) dashed."""
   plt = _plt()
-  fig, ax = plt.subplots(figsize=(9, 4.4), dpi=120)
+  fig, ax = plt.subplots(figsize=(10.5, 4.6), dpi=120)
   # Offsets keep error bars apart (SPAM's 128-unit code is genome's 128 at the same ratio).
   for offset, method in zip((0.94, 0.98, 1.02, 1.06), GENOME_VARIANTS + ("spam",)):
     rows = sorted((row["compression"], row["speedup"]) for (m, _), row in candidates.items() if m == method)
@@ -364,7 +365,11 @@ def genome_figure(candidates, references, title, path):
     ax.errorbar(x, iqm, yerr=[iqm - low, high - iqm], marker="o", capsize=3, color=COLORS.get(method),
                 linewidth=2.0 if method != "spam" else 0, elinewidth=1.2, label=method)
   for method, (iqm, _, _) in references.items():
-    ax.axhline(iqm, color=COLORS.get(method), linestyle=":", linewidth=1.2, label=f"{method} (no compression)")
+    ax.axhline(iqm, color=COLORS.get(method), linestyle=":", linewidth=1.2,
+               label=f"{method} (no compression): {iqm:.1f}")
+  if ceiling is not None:
+    ax.axhline(ceiling, color="gray", linestyle="--", linewidth=1.0,
+               label=f"ceiling (at the maximum from the start): {ceiling:.1f}")
   ax.axhline(0, color="black", linewidth=0.8)
   ax.text(0, 0, " scratch", va="bottom", fontsize=8, transform=ax.get_yaxis_transform())
   ax.set_xscale("log")
@@ -390,14 +395,16 @@ def check_tuning_root(root_dir, tuning_root_dir):
 
 
 def genome_pick(tuning_root_dir, names, reps):
-  """The compression-based start with the largest IQM speed-up over scratch in the tuning
-  sweep's group of the same experiment names (other seeds), as (method, code size), or None."""
+  """The genome start (variant and code size) with the largest IQM speed-up over scratch in
+  the tuning sweep's group of the same experiment names (other seeds), as (method, code
+  size), or None. SPAM is no candidate: the code size is what is tuned."""
   experiments, _ = load(tuning_root_dir)
   for group in genome_groups(experiments):
     if [name for name, _ in group] == names:
       candidates, _ = genome_candidates(tuning_root_dir, group, reps)
+      candidates = {key: row for key, row in candidates.items() if key[0] in GENOME_VARIANTS}
       return max(candidates, key=lambda key: (candidates[key]["speedup"][0], candidates[key]["speedup"][1],
-                                              -candidates[key]["compression"]))
+                                              -candidates[key]["compression"]), default=None)
   return None
 
 
@@ -409,8 +416,9 @@ def _genome_lines(root_dir, out_dir, group, reps, tuning_root_dir=None):
   if not candidates:
     return [f"### {label}", "", "No scratch runs in these experiments: no speed-up to measure.", ""]
   figure = f"genome_{names[0]}.png"
+  scores, _, _ = experiment_scores(first)
   genome_figure(candidates, references, f"{first['source']} → {first['target']}: start points by compression",
-                os.path.join(out_dir, figure))
+                os.path.join(out_dir, figure), ceiling=st.iqm_interval(scores["scratch"]["iterations"], reps)[0])
   others = sorted({o for row in candidates.values() for o in row["versus"]},
                   key=lambda m: ({"scratch": 0, "copy": 1}.get(m, 2), m))
   lines = [f"### {label}", "", f"![genome: {label}]({figure})", "",
@@ -436,7 +444,7 @@ def _genome_lines(root_dir, out_dir, group, reps, tuning_root_dir=None):
                  f"{np.mean(g['held_out_relative_error']):.3f} | {np.mean(g['held_out_mean_guess_error']):.3f} | "
                  f"{np.mean(g['expert_relative_error']):.3f} | {np.mean(g['dead_output_fraction']):.3f} | "
                  f"{np.mean(g['best_epoch']):.0f} |")
-  lines += ["", genome_verdict(candidates, len(first["seeds"]))]
+  lines += ["", genome_verdict(candidates, len(first["seeds"])) + at_maximum_sentence(scores)]
   if tuning_root_dir:
     lines += ["", pick_verdict(genome_pick(tuning_root_dir, names, reps), candidates, tuning_root_dir)]
   return lines + [""]
@@ -467,6 +475,17 @@ def pick_verdict(pick, candidates, tuning_root_dir):
           + ("reaches the maximum faster than" if _beats_every_reference(candidates[pick])
              else "does not reach the maximum faster than all of")
           + f" {_reference_names(candidates)}.")
+
+
+def at_maximum_sentence(scores):
+  """' ...' naming the starts without a genome autoencoder that are at the task maximum
+  before any training on every seed (no start can be faster than those), or ''."""
+  at_start = [f"`{m}`" for m, s in scores.items()
+              if m not in GENOME_VARIANTS and m != "spam" and len(s["iterations"]) and np.all(s["iterations"] == 0)]
+  if not at_start:
+    return ""
+  return (f" On this pair {', '.join(at_start)} {'is' if len(at_start) == 1 else 'are'} at the maximum before "
+          f"any training on every seed: no start can reach it faster, only as fast (the ceiling in the figure).")
 
 
 def genome_verdict(candidates, seeds):
@@ -505,7 +524,7 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
     sections += ["## Beyond the paper: a genome autoencoder trained on a zoo of experts", ""]
     for group in groups:
       sections += _genome_lines(root_dir, out_dir, group, reps, tuning_root_dir)
-  lines += ["## The answer, per experiment", ""]
+  lines += ["## The answer, per experiment", ""] if verdicts else []
   for name, verdict in verdicts:
     unmapped = PAPER.get(name, {}).get("unmapped")
     if unmapped in experiments:
