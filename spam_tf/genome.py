@@ -152,13 +152,20 @@ def best_rows(rows, returns, best_fraction):
   return rows[returns >= np.sort(returns)[::-1][k - 1]]
 
 
+def _aligned_zoo(zoo_dirs, shapes, align):
+  """(reference [d] or None, vectors [N, d], returns [N]): zoo_members of zoo_dirs, in the
+  first expert's hidden-unit order (its final weights, the reference) when `align`."""
+  reference = train.load_weights(zoo_dirs[0], "final") if align else None
+  vectors, returns, _, _ = zoo_members(zoo_dirs, reference, shapes)
+  return reference, vectors, returns
+
+
 def zoo_mean(zoo_dirs, shapes, best_fraction=0.25, align=True):
   """The mean weights [d] of the zoo's best networks (best_rows of every network the
   experts in zoo_dirs kept), in the first expert's hidden-unit order when `align`:
   what genome_mean decodes to if the autoencoder adds nothing (the no-autoencoder
   control of the genome methods)."""
-  reference = train.load_weights(zoo_dirs[0], "final") if align else None
-  vectors, returns, _, _ = zoo_members(zoo_dirs, reference, shapes)
+  _, vectors, returns = _aligned_zoo(zoo_dirs, shapes, align)
   return best_rows(vectors, returns, best_fraction).mean(axis=0).astype(np.float32)
 
 
@@ -179,10 +186,9 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
     return files.read_json(result_path)
   os.makedirs(run_dir, exist_ok=True)
   train.seed_everything(seed)
-  reference = train.load_weights(zoo_dirs[0], "final") if align else None
+  reference, vectors, returns = _aligned_zoo(zoo_dirs, shapes, align)
   if align:  # M* in the zoo's unit order (the same function)
     expert = alignment.apply(expert, alignment.match(expert, reference, shapes), shapes)
-  vectors, returns, _, _ = zoo_members(zoo_dirs, reference, shapes)
   held_out, _, _, _ = zoo_members(held_out_dirs, reference, shapes)
   mean, std = layer_scales(vectors, shapes)
   model, encoder, decoder = build_genome_autoencoder(vectors.shape[1])
