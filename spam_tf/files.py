@@ -65,10 +65,13 @@ def read_json(path):
     return json.load(f)
 
 
+_OLD, _LINKING = ".old", ".linking"  # folders replace_dir and link_tree leave if killed
+
+
 def replace_dir(tmp_dir, final_dir):
   """Moves a finished directory into place. An older one is renamed aside first and
   removed after, so a kill leaves final_dir either old and whole or new and whole."""
-  old_dir = final_dir.rstrip(os.sep) + ".old"
+  old_dir = final_dir.rstrip(os.sep) + _OLD
   if os.path.exists(old_dir):
     shutil.rmtree(old_dir)
   if os.path.exists(final_dir):
@@ -90,11 +93,21 @@ def _link_or_copy(source, destination):
 def link_tree(source_dir, final_dir):
   """final_dir becomes a tree of hard links to source_dir's files (copies where links
   cannot be made), put in place whole: a killed link leaves no half tree at final_dir."""
-  tmp_dir = final_dir.rstrip(os.sep) + ".linking"
+  tmp_dir = final_dir.rstrip(os.sep) + _LINKING
   if os.path.exists(tmp_dir):
     shutil.rmtree(tmp_dir)
   shutil.copytree(source_dir, tmp_dir, copy_function=_link_or_copy)
   replace_dir(tmp_dir, final_dir)
+
+
+def remove_leftover_dirs(top_dir):
+  """Removes the folders a killed replace_dir or link_tree left under top_dir (an old
+  tree renamed aside, a half-linked one): never read as results, but TensorBoard would
+  show one under logs/ as a run of its own. Call it holding the root's lock."""
+  for parent, dir_names, _ in os.walk(top_dir):
+    for name in [d for d in dir_names if d.endswith((_OLD, _LINKING))]:
+      shutil.rmtree(os.path.join(parent, name))
+      dir_names.remove(name)
 
 
 class WriteError(OSError):

@@ -318,6 +318,8 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
                           f"{p.experiment.target}\n{p.config}" for p in plans)
   with files.RootLock(root_dir):
     _guard_root(root_dir, run_spec or {}, config_text)
+    for top_dir in ("units", "logs"):
+      files.remove_leftover_dirs(os.path.join(root_dir, top_dir))
     console.log_to(os.path.join(root_dir, log_file))
     all_units = units_lib.in_dependency_order([u for p in plans for u in p.units()])
     logging.info("%s: %d experiments, %d units, seeds %s, backend %s, root_dir %s", title,

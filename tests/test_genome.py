@@ -177,7 +177,7 @@ def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_swe
   assert_same_results(genome_sweep, killed_root)
 
 
-def test_a_sweep_reusing_another_roots_finished_units_trains_none_and_equals_it(genome_sweep, repo_root, tmp_path):
+def test_a_sweep_reusing_another_roots_finished_units_trains_none_equals_it_and_clears_leftovers(genome_sweep, repo_root, tmp_path):
   reusing_root = str(tmp_path / "reusing")
   # An unfinished attempt at a zoo expert in the new root: replaced by the finished one.
   zoo_expert = json.load(open(os.path.join(genome_sweep, "summary.json")))["experiments"]["genome_4"]["genome"]["zoo"]
@@ -199,6 +199,16 @@ def test_a_sweep_reusing_another_roots_finished_units_trains_none_and_equals_it(
   events = glob.glob(os.path.join(genome_sweep, zoo_expert["log_dirs"][0], "**", "events.*"), recursive=True)
   assert events and all(os.path.samefile(e, os.path.join(reusing_root, os.path.relpath(e, genome_sweep)))
                         for e in events)  # and its TensorBoard run
+  # What a link killed halfway leaves beside a unit that is finished all the same (a rerun
+  # does not link it again): the next run clears it (TensorBoard would list the first as a run).
+  leftovers = [os.path.join(reusing_root, zoo_expert["log_dirs"][1] + ".linking"),
+               os.path.join(reusing_root, zoo_expert["run_dirs"][1] + ".old")]
+  for leftover in leftovers:
+    os.makedirs(leftover)
+    open(os.path.join(leftover, "events.out.tfevents.1"), "w").write("")
+  finish(spam_sweep(repo_root, reusing_root, f"--reuse_units_from={genome_sweep}", sweep=GENOME_SMOKE))
+  assert not any(os.path.exists(leftover) for leftover in leftovers)
+  assert_same_results(genome_sweep, reusing_root)
   # The report says where the units came from.
   from spam_tf import report
   assert f"{provenance['units']} from `{genome_sweep}`" in "\n".join(report._provenance_lines(
