@@ -1,4 +1,5 @@
 import os
+import signal
 import sys
 
 import pytest
@@ -56,3 +57,48 @@ def user_env(**extra):
   env = {k: v for k, v in os.environ.items()
          if k not in ("TF_CPP_MIN_LOG_LEVEL", "PYTHONWARNINGS", "TF_USE_LEGACY_KERAS")}
   return {**env, "TF_ENABLE_ONEDNN_OPTS": "1", **extra}
+
+
+def descendants(pid):
+  """pids of the processes pid started, and those they started, from /proc."""
+  children = {}
+  for entry in filter(str.isdigit, os.listdir("/proc")):
+    try:
+      stat = open(f"/proc/{entry}/stat").read()
+    except OSError:  # gone since the listing
+      continue
+    parent = int(stat.rsplit(")", 1)[1].split()[1])  # after "pid (command) state"
+    children.setdefault(parent, []).append(int(entry))
+  found, todo = [], [pid]
+  while todo:
+    below = children.get(todo.pop(), [])
+    found += below
+    todo += below
+  return found
+
+
+def kill_tree(proc):
+  """SIGKILLs proc and every process under it at one instant, as a power cut would.
+
+  Killing the driver alone leaves its Ray workers running until they notice (fate
+  sharing takes a moment), long enough to finish a smoke unit and make the next kill
+  point's stage never come. All are frozen (SIGSTOP) first, so none writes on while
+  the others die.
+  """
+  frozen = set()
+  while True:
+    tree = {proc.pid, *descendants(proc.pid)} - frozen
+    if not tree:
+      break
+    for pid in tree:
+      try:
+        os.kill(pid, signal.SIGSTOP)
+      except ProcessLookupError:
+        pass
+    frozen |= tree
+  for pid in frozen:
+    try:
+      os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+      pass
+  proc.communicate(timeout=120)

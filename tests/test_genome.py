@@ -3,7 +3,6 @@ make-up on the real sweep file, and a tiny genome sweep killed and resumed."""
 import glob
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 
 from spam_tf import files
 from spam_tf import genome
-from tests.conftest import user_env
+from tests.conftest import kill_tree, user_env
 from tests.test_sweep import assert_same_results, finish, spam_sweep
 
 GENOME_SMOKE = "configs/sweeps/genome_smoke.gin"
@@ -170,8 +169,7 @@ def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_swe
   while not glob.glob(pattern):
     assert proc.poll() is None and time.time() < deadline, "no zoo expert finished"
     time.sleep(0.05)
-  proc.send_signal(signal.SIGKILL)
-  proc.wait(timeout=60)
+  kill_tree(proc)
   assert not glob.glob(os.path.join(killed_root, "units", "genome", "*", "*", "seed_*", "result.json"))
   finish(subprocess_sweep(repo_root, killed_root))
   assert_same_results(genome_sweep, killed_root)

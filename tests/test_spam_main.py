@@ -5,13 +5,12 @@ import os
 import re
 import subprocess
 import sys
-import signal
 import textwrap
 import time
 
 import pytest
 
-from tests.conftest import user_env
+from tests.conftest import kill_tree, user_env
 
 
 def spam_main(repo_root, *args, output=subprocess.PIPE):
@@ -210,8 +209,8 @@ def created_files(pattern):
 
 
 def kill_when_new(proc, pattern, delay, timeout=300):
-  """SIGKILLs proc `delay` seconds after a file matching the glob pattern, and not
-  there when proc started, appears.
+  """Kills proc and all it started `delay` seconds after a file matching the glob
+  pattern, and not there when proc started, appears.
 
   A file is new if its path is new or it changed since (its ctime): a rerun recreates a
   killed export's saved_model.tmp at the same path.
@@ -222,9 +221,7 @@ def kill_when_new(proc, pattern, delay, timeout=300):
     assert proc.poll() is None and time.time() < deadline, f"{pattern} never appeared"
     time.sleep(0.01)
   time.sleep(delay)
-  proc.send_signal(signal.SIGKILL)
-  # Ray's processes die with the parent (fate sharing); an orphan would keep writing.
-  proc.communicate(timeout=120)
+  kill_tree(proc)
 
 
 # Where each kill lands, in the order a smoke run reaches them (each rerun resumes
@@ -232,7 +229,9 @@ def kill_when_new(proc, pattern, delay, timeout=300):
 # (An autoencoder starts only when its seed's expert has its result.json, after the
 # export: so no autoencoder exists yet at the second kill.)
 KILL_POINTS = [
-    ("expert training", "units/expert/**/checkpoints/ckpt-*.index", 0.5),
+    # An expert's last iteration and export take 0.4 s after its checkpoint here: a
+    # longer delay could let both seeds' experts finish, leaving the next kill no export.
+    ("expert training", "units/expert/**/checkpoints/ckpt-*.index", 0.1),
     # An expert's export: its seed's autoencoder cannot have started yet (a scratch run's
     # export may come after both autoencoders exist, leaving the next kill nothing new).
     ("SavedModel export", "units/expert/**/saved_model.tmp", 0.3),
