@@ -81,11 +81,17 @@ def execute_unit(root_dir, unit, worker_state, *dep_results):
     console.setup_worker(worker_state)
     _worker["state"] = worker_state
   try:
-    gin.clear_config()
-    gin.parse_config(unit.config)
-    tf.keras.backend.clear_session()
-    units_lib.write_config(root_dir, unit)
-    return _RUNNERS[unit.kind](root_dir, unit, *dep_results)
+    # A killed run's workers go on for a second or two (until they see their raylet
+    # gone): a rerun's worker for the same unit waits, then uses what they finished.
+    with files.waiting_lock(unit.lock_path(root_dir)):
+      finished = units_lib.finished_result(root_dir, unit)
+      if finished is not None:
+        return finished
+      gin.clear_config()
+      gin.parse_config(unit.config)
+      tf.keras.backend.clear_session()
+      units_lib.write_config(root_dir, unit)
+      return _RUNNERS[unit.kind](root_dir, unit, *dep_results)
   except (ValueError, FloatingPointError, train.TrainingDiverged, train.CorruptCheckpoint) as e:
     raise ExperimentError(first_line(e)) from None  # EnvError, TransferError are ValueErrors
   except OSError as e:  # full disk, file size limit, permissions: the user's to fix

@@ -1,4 +1,4 @@
-"""Crash-safe file writes and the root_dir lock.
+"""Crash-safe file writes, the root_dir lock and the per-unit locks.
 
 Every result file is written to a temporary name in the same folder and then
 renamed, so a kill at any moment leaves either the old file or the new one,
@@ -162,3 +162,16 @@ class RootLock:
   def __exit__(self, *exc):
     fcntl.flock(self._fd, fcntl.LOCK_UN)
     os.close(self._fd)
+
+
+@contextlib.contextmanager
+def waiting_lock(path):
+  """Holds an exclusive flock on path (created if missing) for the with block,
+  waiting for whoever holds it first; the kernel drops it when the holder dies."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)  # drops the lock

@@ -22,6 +22,7 @@ have been shared, never share units that differ.
 Layout under root_dir:
   units/<kind>/<label>/<config hash>/seed_<s>/   result.json (present = done), ...
   units/<kind>/<label>/<config hash>/config.gin  the unit's exact gin config
+  units/<kind>/<label>/<config hash>/.seed_<s>.lock  held while a worker runs it
   logs/<kind>/<label>/<config hash>/seed_<s>/    its TensorBoard run
 """
 import dataclasses
@@ -83,6 +84,10 @@ class Unit:
 
   def log_dir(self, root_dir):
     return os.path.join(root_dir, "logs", self.family, f"seed_{self.seed}")
+
+  def lock_path(self, root_dir):
+    """Held by the worker running the unit (files.waiting_lock)."""
+    return os.path.join(root_dir, "units", self.family, f".seed_{self.seed}.lock")
 
 
 def sections(config_text):

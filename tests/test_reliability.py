@@ -1,4 +1,4 @@
-"""Determinism, divergence, corrupt state, the root_dir lock."""
+"""Determinism, divergence, corrupt state, the root_dir and unit locks."""
 import glob
 import os
 import subprocess
@@ -78,6 +78,33 @@ def test_a_second_run_on_the_same_root_is_refused(tmp_path, repo_root):
   assert second.returncode == 1 and err.splitlines() == [f"error: another run is using {root}"], err[-1000:]
   assert first.returncode == 0, first_err[-1000:]
   assert os.path.exists(os.path.join(root, "summary.json"))
+
+
+# Another process running a unit: it holds the unit's lock, finishes the unit a moment
+# later (writes its result.json) and exits, as a killed run's Ray worker may.
+OTHER_WORKER = """
+import fcntl, json, os, sys, time
+lock_path, run_dir = sys.argv[1:]
+os.makedirs(os.path.dirname(lock_path), exist_ok=True)
+fd = os.open(lock_path, os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("holding", flush=True)
+time.sleep(2)
+os.makedirs(run_dir)
+json.dump({"finished_by": "the other process"}, open(os.path.join(run_dir, "result.json"), "w"))
+"""
+
+
+def test_a_unit_another_process_runs_is_waited_for_and_its_result_used(tmp_path, repo_root):
+  from spam_tf import console, experiment, units
+  root = str(tmp_path)
+  unit = units.Unit("expert", "CartPole-v1", 0, open(os.path.join(repo_root, "configs", "smoke.gin")).read())
+  other = subprocess.Popen([sys.executable, "-c", OTHER_WORKER, unit.lock_path(root), unit.run_dir(root)],
+                           stdout=subprocess.PIPE, text=True)
+  assert other.stdout.readline() == "holding\n"
+  assert experiment.execute_unit(root, unit, console.worker_state()) == {"finished_by": "the other process"}
+  assert other.wait(timeout=60) == 0
+  assert os.listdir(unit.run_dir(root)) == ["result.json"]  # nothing trained beside it
 
 
 def _file_size_limit(limit_bytes):
