@@ -82,11 +82,9 @@ def execute_unit(root_dir, unit, worker_state, *dep_results):
     _worker["state"] = worker_state
   try:
     # A killed run's workers go on for a second or two (until they see their raylet
-    # gone): a rerun's worker for the same unit waits, then uses what they finished.
+    # gone): a rerun's worker for the same unit waits, then resumes from (or reuses)
+    # what they left, as every runner resumes from its run_dir.
     with files.waiting_lock(unit.lock_path(root_dir)):
-      finished = units_lib.finished_result(root_dir, unit)
-      if finished is not None:
-        return finished
       gin.clear_config()
       gin.parse_config(unit.config)
       tf.keras.backend.clear_session()

@@ -149,11 +149,9 @@ class RootLock:
     self._fd = None
 
   def __enter__(self):
-    self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-      fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      self._fd = _locked_fd(self.path, wait=False)
     except OSError as e:
-      os.close(self._fd)
       if e.errno in (errno.EAGAIN, errno.EACCES):
         raise RootLockedError(f"another run is using {os.path.dirname(self.path)}") from None
       raise
@@ -164,14 +162,25 @@ class RootLock:
     os.close(self._fd)
 
 
-@contextlib.contextmanager
-def waiting_lock(path):
-  """Holds an exclusive flock on path (created if missing) for the with block,
-  waiting for whoever holds it first; the kernel drops it when the holder dies."""
-  os.makedirs(os.path.dirname(path), exist_ok=True)
+def _locked_fd(path, wait):
+  """An fd of path (created if missing) holding an exclusive flock on it; closing it
+  drops the lock, as the kernel does when the process dies. Without `wait`, a lock
+  held elsewhere raises OSError (EAGAIN)."""
   fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
   try:
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+  except BaseException:
+    os.close(fd)
+    raise
+  return fd
+
+
+@contextlib.contextmanager
+def waiting_lock(path):
+  """Holds an exclusive flock on path for the with block, waiting for whoever holds it."""
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fd = _locked_fd(path, wait=True)
+  try:
     yield
   finally:
-    os.close(fd)  # drops the lock
+    os.close(fd)
