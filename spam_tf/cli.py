@@ -6,7 +6,7 @@ import traceback
 from absl import app
 from absl import flags
 
-from spam_tf import console
+from spam_tf.terminal import console
 
 FLAGS = flags.FLAGS
 
@@ -25,7 +25,7 @@ flags.DEFINE_enum("backend", "ray", ["ray", "inprocess"],
                   "in this process, for debugging.")
 flags.DEFINE_string("ray_address", None, "An existing Ray cluster to run on (e.g. 10.0.0.5:6379); "
                     "default: a local Ray started and stopped with this command.")
-flags.DEFINE_list("methods", None, "Start-point methods to train f2 from (spam_tf/start_points.py): "
+flags.DEFINE_list("methods", None, "Start-point methods to train f2 from (spam_tf/spam/start_points.py): "
                   "scratch, spam, copy, prune, relu, relu_prune, noise (the default: all of these), "
                   "and genome, genome_mean, genome_sample, zoo_mean (they train a zoo of 20 more "
                   "experts).")
@@ -48,7 +48,10 @@ def parse_seeds(text):
 
 
 def _user_errors():
-  from spam_tf import engine, envs, experiment, files, train, transfer
+  from spam_tf import files
+  from spam_tf.rl import envs, train
+  from spam_tf.running import engine, experiment
+  from spam_tf.spam import transfer
   # ValueError covers evaluate.PolicyLoadError; OSError a parent-side write that failed
   # (summary.json, run.json, config.gin).
   return (envs.EnvError, experiment.ExperimentError, engine.EngineError, transfer.TransferError,
@@ -56,7 +59,7 @@ def _user_errors():
 
 
 def run_main(main_fn):
-  """absl app.run with a clean terminal (spam_tf.console) and user errors reduced to
+  """absl app.run with a clean terminal (spam_tf.terminal.console) and user errors reduced to
   one line on stderr and exit code 1."""
   def wrapped(argv):
     console.setup(FLAGS.verbosity)  # before TensorFlow loads: main_fn imports it
@@ -91,12 +94,12 @@ def spam_main(argv):
   seeds = parse_seeds(FLAGS.seeds)
   root_dir = FLAGS.root_dir or os.path.join("runs", f"{FLAGS.source}_to_{FLAGS.target}")
   with _engine_session():
-    from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
+    from spam_tf.running import experiment, summary as summary_lib, sweep  # heavy (TensorFlow)
     summary = sweep.run_single(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
                                FLAGS.gin_bindings, FLAGS.source_expert_dir,
                                FLAGS.methods if FLAGS.methods is not None else experiment.DEFAULT_METHODS,
                                **_engine_args())
-  console.out(experiment.report(summary) + "\n" + sweep.footer(root_dir, summary))
+  console.out(summary_lib.table(summary) + "\n" + sweep.footer(root_dir, summary))
   return 0
 
 
@@ -106,7 +109,7 @@ def _engine_args():
 
 def _engine_session():
   """Ray starts (and its workers load TensorFlow) while this process loads its own."""
-  from spam_tf import engine  # no TensorFlow
+  from spam_tf.running import engine  # no TensorFlow
   return engine.session(**_engine_args())
 
 
@@ -131,11 +134,11 @@ def spam_sweep(argv):
     if not os.path.isdir(os.path.join(other, "units")):
       raise ValueError(f"--reuse_units_from: no units/ folder in {other}")
   with _engine_session():
-    from spam_tf import experiment, sweep  # heavy import (TensorFlow) after flag parsing
+    from spam_tf.running import summary as summary_lib, sweep  # heavy import (TensorFlow)
     summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
                               reuse_from=FLAGS.reuse_units_from, experiment_patterns=FLAGS.experiments,
                               **_engine_args())
-  tables = [experiment.report(s) for s in summary["experiments"].values()]
+  tables = [summary_lib.table(s) for s in summary["experiments"].values()]
   console.out("\n\n".join(tables) + "\n" + sweep.footer(FLAGS.root_dir, summary))
   return 0
 
@@ -160,8 +163,7 @@ def define_bench_flags():
 def spam_bench(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from spam_tf import bench_report  # heavy import (TensorFlow) after flag parsing
-  from spam_tf import experiment
+  from spam_tf.running import bench_report, experiment  # heavy import (TensorFlow) after flag parsing
   experiment.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
   results = bench_report.run_all(
       FLAGS.envs, FLAGS.rounds, FLAGS.split_iterations, FLAGS.pipeline,
@@ -189,7 +191,7 @@ def spam_eval(argv):
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not FLAGS.saved_model:
     raise ValueError("--saved_model is required")
-  from spam_tf import evaluate  # heavy import (TensorFlow) after flag parsing
+  from spam_tf.rl import evaluate  # heavy import (TensorFlow) after flag parsing
   results = evaluate.evaluate(FLAGS.saved_model, FLAGS.env, FLAGS.episodes, FLAGS.seed)
   console.out(f"{FLAGS.saved_model} on {results['env_id']}: mean return "
               f"{results['mean_return']:.1f} over {FLAGS.episodes} greedy episodes "
@@ -202,7 +204,7 @@ def spam_eval(argv):
 
 def define_learners_flags():
   flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to train on.")
-  flags.DEFINE_list("candidates", None, "Candidates (spam_tf/learners.py CANDIDATES); default: all.")
+  flags.DEFINE_list("candidates", None, "Candidates (spam_tf/running/learners.py CANDIDATES); default: all.")
 
 
 def spam_learners(argv):
@@ -210,7 +212,7 @@ def spam_learners(argv):
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   seeds = parse_seeds(FLAGS.seeds)
   with _engine_session():
-    from spam_tf import learners  # heavy import (TensorFlow) after flag parsing
+    from spam_tf.running import learners  # heavy import (TensorFlow) after flag parsing
     table = learners.run(FLAGS.root_dir or os.path.join("runs", "learners"), FLAGS.envs, seeds,
                          FLAGS.candidates or list(learners.CANDIDATES), FLAGS.gin_file,
                          FLAGS.gin_bindings, **_engine_args())
@@ -232,9 +234,9 @@ def spam_report(argv):
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not os.path.isfile(os.path.join(FLAGS.root_dir, "summary.json")):
     raise ValueError(f"no summary.json in {FLAGS.root_dir}: run (or finish) the sweep first")
-  from spam_tf import report  # heavy imports (rliable, matplotlib) after flag parsing
+  from spam_tf.analysis import genome_section, report  # heavy imports (rliable, matplotlib) after flag parsing
   if FLAGS.tuning_root_dir:
-    report.check_tuning_root(FLAGS.root_dir, FLAGS.tuning_root_dir)
+    genome_section.check_tuning_root(FLAGS.root_dir, FLAGS.tuning_root_dir)
   path = report.write(FLAGS.root_dir, FLAGS.out_dir or os.path.join(FLAGS.root_dir, "report"),
                       FLAGS.bootstrap_reps, FLAGS.tuning_root_dir)
   console.out(f"report: {path}")

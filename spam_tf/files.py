@@ -14,6 +14,8 @@ import tempfile
 
 import numpy as np
 
+RESULT_FILE = "result.json"  # a unit's result, written last: its presence means done
+
 
 def _tmp_path(path):
   folder = os.path.dirname(os.path.abspath(path))

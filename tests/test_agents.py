@@ -10,11 +10,12 @@ from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 from tf_agents.utils import value_ops
 
-from spam_tf import agents
-from spam_tf import collect
-from spam_tf import envs
-from spam_tf import train
-from spam_tf import weights as weights_lib
+from spam_tf.rl import agents
+from spam_tf.rl import collect
+from spam_tf.rl import envs
+from spam_tf.rl import policy as policy_lib
+from spam_tf.rl import train
+from spam_tf.rl import weights as weights_lib
 
 
 def test_reward_to_go_tiny_exact():
@@ -113,7 +114,7 @@ def test_train_steps_equal_tf_agents_reinforce_agent(env_id, changes):
   rng = np.random.default_rng(1)
   our_train, their_train = train.make_train_fn(ours), train.make_train_fn(theirs)
   for iteration in range(3):
-    policy = train.numpy_policy(our_net, act_spec)
+    policy = policy_lib.from_network(our_net, act_spec)
     episodes = collector.collect(lambda obs: policy.sample(obs, rng), 600, iteration)
     experience = collect.to_trajectory(episodes, act_spec)
     if options["time_baseline"]:

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from spam_tf import autoencoder
-from spam_tf import transfer
-from spam_tf import weights
+from spam_tf.rl import weights
+from spam_tf.spam import autoencoder
+from spam_tf.spam import transfer
 from tests.test_policy import make
 
 
@@ -114,7 +114,7 @@ def test_no_fitting_strategy_is_a_clear_error():
 
 
 def random_actor(obs_dim, outputs, discrete, seed, hidden=(64, 64)):
-  """Arrays in spam_tf.weights order for an MLP with a categorical (outputs actions) or
+  """Arrays in spam_tf.rl.weights order for an MLP with a categorical (outputs actions) or
   Gaussian (outputs dimensions) head."""
   rng = np.random.default_rng(seed)
   sizes = (obs_dim,) + tuple(hidden)

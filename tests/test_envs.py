@@ -5,8 +5,8 @@ from gymnasium.utils.env_checker import check_env
 from tf_agents.environments import utils as tfa_env_utils
 from tf_agents.trajectories import time_step as ts
 
-from spam_tf import collect
-from spam_tf import envs
+from spam_tf.rl import collect
+from spam_tf.rl import envs
 
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "InvertedPendulum-v4", "SpamToy-v0"])

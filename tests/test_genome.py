@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from spam_tf import files
-from spam_tf import genome
+from spam_tf.spam import genome
 from tests.conftest import kill_tree, user_env
 from tests.test_sweep import assert_same_results, finish, spam_sweep
 
@@ -74,14 +74,14 @@ def test_zoo_members_are_every_kept_iteration_with_its_return(tmp_path):
 
 
 def test_the_zoo_holds_only_source_experts_and_never_an_experiment_seed(repo_root, monkeypatch):
-  from spam_tf import sweep
-  from spam_tf.experiment import ExperimentError
+  from spam_tf.running import experiment as experiment_lib, sweep
+  from spam_tf.running.experiment import ExperimentError
   monkeypatch.chdir(repo_root)
   experiments, methods, _, gin_files, gin_bindings = sweep.load("configs/sweeps/genome.gin")
   seeds = list(range(20))
   zoos, zoo_means = {}, {}
   for experiment in experiments:
-    plan = sweep.plan(experiment, seeds, methods, gin_files, gin_bindings)
+    plan = experiment_lib.plan(experiment, seeds, methods, gin_files, gin_bindings)
     assert "zoo.size = 20" in plan.genomes[0].config  # the sweep file's zoo reaches the units
     for unit in plan.zoo:
       assert unit.kind == "expert" and unit.env_id == experiment.source and unit.seed not in seeds
@@ -98,7 +98,7 @@ def test_the_zoo_holds_only_source_experts_and_never_an_experiment_seed(repo_roo
   assert {source: len(z) for source, z in zoos.items()} == {"CartPole-v1": 1, "InvertedPendulum-v4": 1}
   assert len(zoo_means) == 2 * len(seeds) and all(len(units) == 1 for units in zoo_means.values())
   with pytest.raises(ExperimentError, match="also experiment seeds"):
-    sweep.plan(experiments[1], [1000], methods, gin_files, gin_bindings)
+    experiment_lib.plan(experiments[1], [1000], methods, gin_files, gin_bindings)
 
 
 @pytest.fixture(scope="module")
@@ -127,9 +127,10 @@ def test_genome_sweep_summary(genome_sweep):
   assert sorted(starts) == ["genome", "genome_mean", "genome_sample"]
   assert not np.array_equal(starts["genome_mean"], starts["genome_sample"])
   # M*'s error is measured in the zoo's unit order: M* weight-matched to the first zoo expert.
-  from spam_tf import alignment, train
-  expert = train.load_weights(os.path.join(genome_sweep, small["source_expert"]["run_dirs"][0]), "final")
-  reference = train.load_weights(os.path.join(genome_sweep, small["genome"]["zoo"]["run_dirs"][0]), "final")
+  from spam_tf.rl import snapshots
+  from spam_tf.spam import alignment
+  expert = snapshots.load(os.path.join(genome_sweep, small["source_expert"]["run_dirs"][0]), "final")
+  reference = snapshots.load(os.path.join(genome_sweep, small["genome"]["zoo"]["run_dirs"][0]), "final")
   shapes = [tuple(s) for s in json.load(open(os.path.join(
       genome_sweep, small["source_expert"]["run_dirs"][0], "result.json")))["weight_shapes"]]
   aligned = alignment.apply(expert, alignment.match(expert, reference, shapes), shapes)
@@ -137,28 +138,26 @@ def test_genome_sweep_summary(genome_sweep):
       np.linalg.norm(starts["genome"] - aligned) / np.linalg.norm(aligned), rel=1e-5)
 
 
-def test_zoo_mean_starts_from_the_mean_of_the_zoos_best_aligned_networks(genome_sweep):
-  from spam_tf import train, weights
+def test_zoo_mean_units_start_from_the_zoos_training_experts_mean(genome_sweep):
+  """The wiring: each zoo_mean target starts from genome.zoo_mean of the zoo's training
+  experts (that function is checked by hand in tests/test_start_points.py), the networks
+  whose codes genome_mean averages; one unit serves both code sizes."""
+  from spam_tf.rl import snapshots, weights
   summary = json.load(open(os.path.join(genome_sweep, "summary.json")))["experiments"]
   small, large = summary["genome_4"], summary["genome_8"]
   assert small["target_zoo_mean"]["run_dirs"] == large["target_zoo_mean"]["run_dirs"]  # shared
   zoo_dirs = [os.path.join(genome_sweep, d) for d in small["genome"]["zoo"]["run_dirs"][:2]]  # training
   shapes = [tuple(s) for s in json.load(open(os.path.join(zoo_dirs[0], "result.json")))["weight_shapes"]]
-  reference = train.load_weights(zoo_dirs[0], "final")
-  vectors, returns, _, _ = genome.zoo_members(zoo_dirs, reference, shapes)
-  best = genome.best_rows(vectors, returns, 0.25)
-  expected = weights.unflatten(best.mean(axis=0), shapes)
-  # The very networks whose codes genome_mean averages.
-  for run_dir in small["genome"]["run_dirs"]:
+  expected = weights.unflatten(genome.zoo_mean(zoo_dirs, shapes), shapes)
+  for run_dir in small["genome"]["run_dirs"]:  # 2 experts x (start, iterations 1 and 2, final)
     with np.load(os.path.join(genome_sweep, run_dir, genome.CODES_FILE)) as codes:
-      np.testing.assert_array_equal(codes["returns"], returns)
-      assert len(codes["best"]) == len(best)
+      assert len(codes["returns"]) == 8 and len(codes["best"]) >= 2
   for run_dir in small["target_zoo_mean"]["run_dirs"]:
-    target_start = train.load_weights(os.path.join(genome_sweep, run_dir), "start")
+    target_start = snapshots.load(os.path.join(genome_sweep, run_dir), "start")
     target_shapes = json.load(open(os.path.join(genome_sweep, run_dir, "result.json")))["weight_shapes"]
     # The hidden layers carry over unchanged (same observation size); the head is mapped.
     for kept, want in zip(weights.unflatten(target_start, target_shapes)[:4], expected[:4]):
-      np.testing.assert_allclose(kept, want, rtol=1e-6)
+      np.testing.assert_array_equal(kept, want)
 
 
 def test_a_genome_sweep_killed_in_its_zoo_resumes_to_the_same_results(genome_sweep, repo_root, tmp_path):
@@ -208,13 +207,14 @@ def test_a_sweep_reusing_another_roots_finished_units_trains_none_equals_it_and_
   assert not any(os.path.exists(leftover) for leftover in leftovers)
   assert_same_results(genome_sweep, reusing_root)
   # The report says where the units came from.
-  from spam_tf import report
+  from spam_tf.analysis import report, scores
   assert f"{provenance['units']} from `{genome_sweep}`" in "\n".join(report._provenance_lines(
-      provenance, report.load(reusing_root)[0]))
+      provenance, scores.load(reusing_root)[0]))
 
 
-def test_report_has_the_genome_section_recomputed_from_the_units(genome_sweep, repo_root, tmp_path):
-  from spam_tf import statistics as st
+def test_report_has_one_genome_section_for_every_code_size(genome_sweep, repo_root, tmp_path):
+  """bin/spam_report on a real genome root (its numbers are checked on hand-made sweeps,
+  tests/test_report.py): the figure, one section for both code sizes, a row per start (genome_8 runs only `genome`)."""
   out = tmp_path / "report"
   proc = subprocess.run([sys.executable, os.path.join(repo_root, "bin", "spam_report"), f"--root_dir={genome_sweep}",
                          f"--out_dir={out}", "--bootstrap_reps=200"],
@@ -222,36 +222,23 @@ def test_report_has_the_genome_section_recomputed_from_the_units(genome_sweep, r
   assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
   text = (out / "REPORT.md").read_text()
   assert (out / "genome_genome_4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  assert "## genome_4" not in text  # both code sizes are in the one genome section
-  summary = json.load(open(os.path.join(genome_sweep, "summary.json")))["experiments"]["genome_8"]
-  iterations = {m: st.iterations_to_max(summary[f"target_{m}"]["eval_returns"], 1000.0) for m in ("scratch", "genome")}
-  saved = st.iqm_interval(iterations["scratch"] - iterations["genome"], reps=200)
-  assert f"| genome | 8 | 576x | {saved[0]:.1f} [{saved[1]:.1f}, {saved[2]:.1f}] |" in text
+  assert "## genome_4" not in text and text.count("### CartPole-v1 → InvertedPendulum-v4") == 1
+  for start in ("| genome | 4 | 1152x |", "| genome_sample | 4 | 1152x |", "| genome | 8 | 576x |"):
+    assert start in text, start
   assert "compression-based starts" in text
-
-
-def test_a_start_at_the_maximum_before_training_is_named_as_the_ceiling():
-  from spam_tf import report
-  scores = {"scratch": {"iterations": np.array([5, 3])}, "copy": {"iterations": np.array([0, 0])},
-            "relu": {"iterations": np.array([0, 2])}, "genome": {"iterations": np.array([0, 0])}}
-  assert report.at_maximum_sentence(scores) == (
-      " On this pair `copy` is at the maximum before any training on every seed: no start can reach it "
-      "faster, only as fast (the ceiling in the figure).")
-  scores["copy"]["iterations"] = np.array([0, 1])
-  assert report.at_maximum_sentence(scores) == ""
 
 
 SHAPES = [(3, 4), (4,), (4, 5), (5,), (5, 2), (2,), (2,)]  # 2 hidden layers, a Gaussian head
 
 
 def forward(vector, obs):
-  from spam_tf import weights
+  from spam_tf.rl import weights
   k0, b0, k1, b1, head, head_bias, _ = weights.unflatten(vector, SHAPES)
   return np.tanh(np.tanh(obs @ k0 + b0) @ k1 + b1) @ head + head_bias
 
 
 def test_reordering_hidden_units_keeps_the_function_and_weight_matching_undoes_it():
-  from spam_tf import alignment
+  from spam_tf.spam import alignment
   rng = np.random.default_rng(0)
   network = rng.normal(size=sum(int(np.prod(s)) for s in SHAPES)).astype(np.float32)
   shuffled = alignment.apply(network, [rng.permutation(4), rng.permutation(5)], SHAPES)
@@ -262,18 +249,7 @@ def test_reordering_hidden_units_keeps_the_function_and_weight_matching_undoes_i
   np.testing.assert_array_equal(alignment.apply(shuffled, found, SHAPES), network)
 
 
-def test_the_tuning_pick_is_the_largest_speedup_there_and_is_judged_here(genome_sweep, repo_root):
-  from spam_tf import report
-  names = ["genome_4", "genome_8"]
-  experiments, _ = report.load(genome_sweep)
-  candidates, _ = report.genome_candidates(genome_sweep, report.genome_groups(experiments)[0], 200)
-  pick = report.genome_pick(genome_sweep, names, 200)
-  assert pick[0] in genome.GENOME_METHODS  # the code size is what is tuned: SPAM is no candidate
-  assert candidates[pick]["speedup"][0] == max(row["speedup"][0] for (method, _), row in candidates.items()
-                                               if method in genome.GENOME_METHODS)
-  assert report.pick_verdict(pick, candidates, "tuning").startswith(
-      f"**Picked on the tuning seeds** (`tuning`, seeds disjoint from these): `{pick[0]}` with code size {pick[1]}.")
-  # Tuning on the reported seeds is refused, in one line.
+def test_tuning_on_the_reported_seeds_is_refused_in_one_line(genome_sweep, repo_root):
   proc = subprocess.run([sys.executable, os.path.join(repo_root, "bin", "spam_report"), f"--root_dir={genome_sweep}",
                          f"--tuning_root_dir={genome_sweep}"], capture_output=True, text=True, cwd=repo_root,
                         env=user_env(), timeout=120)

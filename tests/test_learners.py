@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from spam_tf import learners
+from spam_tf.running import learners
 from tests.conftest import user_env
 
 

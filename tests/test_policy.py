@@ -4,11 +4,10 @@ import pytest
 import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 
-from spam_tf import agents
-from spam_tf import collect
-from spam_tf import envs
-from spam_tf import policy as policy_lib
-from spam_tf import train
+from spam_tf.rl import agents
+from spam_tf.rl import collect
+from spam_tf.rl import envs
+from spam_tf.rl import policy as policy_lib
 
 
 def make(env_id, seed=0, **actor_kwargs):
@@ -26,7 +25,7 @@ def make(env_id, seed=0, **actor_kwargs):
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "InvertedPendulum-v4"])
 def test_distribution_and_greedy_match_tf_agents(env_id):
   agent, net, act_spec = make(env_id)
-  fast = train.numpy_policy(net, act_spec)
+  fast = policy_lib.from_network(net, act_spec)
   obs = np.random.default_rng(1).normal(0, 1, (64, 4)).astype(np.float32)
   step = ts.restart(tf.constant(obs), batch_size=64)
   dist = agent.collect_policy.distribution(step).action
@@ -40,7 +39,7 @@ def test_distribution_and_greedy_match_tf_agents(env_id):
 
 def test_categorical_sampling_is_gumbel_max_on_tf_logits():
   agent, net, act_spec = make("CartPole-v1")
-  fast = train.numpy_policy(net, act_spec)
+  fast = policy_lib.from_network(net, act_spec)
   obs = np.random.default_rng(2).normal(0, 1, (256, 4)).astype(np.float32)
   noise = np.random.default_rng(3).gumbel(size=(256, 2))
   logits = agent.collect_policy.distribution(ts.restart(tf.constant(obs), 256)).action.logits_parameter()
@@ -59,7 +58,7 @@ def test_categorical_draw_frequencies_follow_softmax():
 
 def test_gaussian_samples_are_mean_plus_std_noise_clipped():
   _, net, act_spec = make("InvertedPendulum-v4")
-  fast = train.numpy_policy(net, act_spec)
+  fast = policy_lib.from_network(net, act_spec)
   obs = np.zeros((5, 4), np.float32)
   actions = fast.sample(obs, np.random.default_rng(4))
   noise = np.random.default_rng(4).standard_normal((5, 1), dtype=np.float32)
@@ -70,7 +69,7 @@ def test_gaussian_samples_are_mean_plus_std_noise_clipped():
 def test_fast_collector_equals_plain_tf_agents_loop(env_id):
   """Greedy episodes: batched numpy collector vs TF-Agents PyEnvironment + TF policy, one step at a time."""
   agent, net, act_spec = make(env_id, seed=5)
-  fast = train.numpy_policy(net, act_spec)
+  fast = policy_lib.from_network(net, act_spec)
   collector = collect.EpisodeCollector(env_id, num_envs=3)
   episodes = collector.collect(fast.greedy, min_steps=0, seed=11)
   assert sorted(ep.env_index for ep in episodes) == [0, 1, 2]

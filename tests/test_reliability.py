@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from spam_tf import files
-from spam_tf import train
+from spam_tf.rl import checkpoints
+from spam_tf.rl import snapshots
+from spam_tf.rl import train
 from tests.conftest import user_env
 
 TINY = dict(iterations=3, batch_steps=300, num_envs=2, eval_episodes=2, checkpoint_interval=1)
@@ -21,9 +23,9 @@ def test_same_seed_same_results_different_seed_differs(tmp_path):
   b = train.train_eval("CartPole-v1", str(tmp_path / "b"), str(tmp_path / "b/logs"), seed=3, **TINY)
   c = train.train_eval("CartPole-v1", str(tmp_path / "c"), str(tmp_path / "c/logs"), seed=4, **TINY)
   assert a["eval_returns"] == b["eval_returns"] and a["losses"] == b["losses"]
-  np.testing.assert_array_equal(train.load_weights(str(tmp_path / "a")), train.load_weights(str(tmp_path / "b")))
+  np.testing.assert_array_equal(snapshots.load(str(tmp_path / "a")), snapshots.load(str(tmp_path / "b")))
   assert a["losses"] != c["losses"]
-  assert not np.array_equal(train.load_weights(str(tmp_path / "a")), train.load_weights(str(tmp_path / "c")))
+  assert not np.array_equal(snapshots.load(str(tmp_path / "a")), snapshots.load(str(tmp_path / "c")))
 
 
 # The exploding policy overflows numpy's matmuls on its way to a NaN loss.
@@ -59,7 +61,7 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     if name.startswith("ckpt-") and name.endswith(".data-00000-of-00001"):
       with open(os.path.join(run_dir, "checkpoints", name), "wb") as f:
         f.write(b"garbage")
-  with pytest.raises(train.CorruptCheckpoint, match="delete .*checkpoints"):
+  with pytest.raises(checkpoints.CorruptCheckpoint, match="delete .*checkpoints"):
     train.train_eval("CartPole-v1", run_dir, run_dir + "/logs", seed=0, **TINY)
 
 
@@ -96,13 +98,15 @@ json.dump({"finished_by": "the other process"}, open(os.path.join(run_dir, "resu
 
 
 def test_a_unit_another_process_runs_is_waited_for_and_its_result_used(tmp_path, repo_root):
-  from spam_tf import console, experiment, units
+  from spam_tf.terminal import console
+  from spam_tf.running import worker
+  from spam_tf.running import units
   root = str(tmp_path)
   unit = units.Unit("expert", "CartPole-v1", 0, open(os.path.join(repo_root, "configs", "smoke.gin")).read())
   other = subprocess.Popen([sys.executable, "-c", OTHER_WORKER, unit.lock_path(root), unit.run_dir(root)],
                            stdout=subprocess.PIPE, text=True)
   assert other.stdout.readline() == "holding\n"
-  assert experiment.execute_unit(root, unit, console.worker_state()) == {"finished_by": "the other process"}
+  assert worker.execute_unit(root, unit, console.worker_state()) == {"finished_by": "the other process"}
   assert other.wait(timeout=60) == 0
   assert os.listdir(unit.run_dir(root)) == ["result.json"]  # nothing trained beside it
 

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import time
 
+import numpy as np
 import pytest
 
 from tests.conftest import kill_tree, user_env
@@ -102,10 +103,19 @@ def test_summary_json_has_every_result(smoke_run):
     assert len(s["eval_returns"]) == 2 and all(len(r) == iterations + 1 for r in s["eval_returns"])
   assert summary["source_expert"]["convergence_return"] == 500.0
   assert summary["target_spam"]["convergence_return"] == 1000.0
-  ae = summary["autoencoder"]
-  assert 0.0 < ae["zero_ratio"] < 1.0 and ae["reconstruction_mse"] > 0.0
-  spam = summary["target_spam"]
-  assert 0.0 <= spam["zeros_kept_fraction"] <= 1.0 and spam["sparsity_ratio"] >= 0.0
+  # The paper's ratios, counted by hand from the weights the units kept (Defs. 4.1, 4.2).
+  ae, spam = summary["autoencoder"], summary["target_spam"]
+  sparsity, kept = [], []
+  for seed in (0, 1):
+    with np.load(os.path.join(unit_dir(root, "autoencoder", seed), "codes.npz")) as codes:
+      reconstruction = codes["reconstruction"][0]
+    assert ae["zero_ratio_per_seed"][seed] == np.count_nonzero(reconstruction == 0) / reconstruction.size
+    with np.load(os.path.join(unit_dir(root, "target_spam", seed), "policy_weights.npz")) as saved:
+      start_zeros, final_zeros = saved["start"] == 0, saved["final"] == 0
+    sparsity.append(np.count_nonzero(final_zeros) / np.count_nonzero(start_zeros))
+    kept.append(np.count_nonzero(start_zeros & final_zeros) / np.count_nonzero(start_zeros))
+  assert spam["sparsity_ratio"] == pytest.approx(np.mean(sparsity))
+  assert spam["zeros_kept_fraction"] == pytest.approx(np.mean(kept))
   assert os.path.isdir(os.path.join(root, spam["saved_model"]))
   assert "summary.json" in out and "tensorboard --logdir" in out
   assert os.path.exists(os.path.join(root, "config.gin"))
@@ -302,7 +312,8 @@ EARLY_BAD_INPUTS = [
 
 @pytest.mark.parametrize("overrides,expected", EARLY_BAD_INPUTS)
 def test_bad_input_raises_a_user_error(overrides, expected, tmp_path, repo_root, monkeypatch):
-  from spam_tf import cli, sweep
+  from spam_tf import cli
+  from spam_tf.running import sweep
   monkeypatch.chdir(repo_root)
   args = dict(source="CartPole-v1", target="InvertedPendulum-v4", root_dir=str(tmp_path / "r"),
               seeds=[0], gin_files=["configs/smoke.gin"], gin_bindings=[])
@@ -348,7 +359,7 @@ def spam_eval(repo_root, *args):
 
 
 def test_spam_eval_runs_an_exported_policy_reproducibly(smoke_run, repo_root, tmp_path):
-  from spam_tf import evaluate
+  from spam_tf.rl import evaluate
   root, _, _ = smoke_run
   saved_model = os.path.join(unit_dir(root, "target_spam"), "saved_model")
   proc = spam_eval(repo_root, f"--saved_model={saved_model}", "--episodes=3", "--seed=5",
@@ -413,7 +424,8 @@ def test_every_start_point_method_end_to_end(smoke_run, repo_root, tmp_path):
   over whole), reusing the smoke run's experts: each target run starts from exactly what
   its method claims."""
   import numpy as np
-  from spam_tf import autoencoder, train
+  from spam_tf.rl import snapshots
+  from spam_tf.spam import autoencoder
   root, _, _ = smoke_run
   new_root = str(tmp_path / "methods")
   proc = spam_main(repo_root, "--source=CartPole-v1", "--target=CartPole-v1", f"--root_dir={new_root}",
@@ -423,9 +435,9 @@ def test_every_start_point_method_end_to_end(smoke_run, repo_root, tmp_path):
   summary = json.load(open(os.path.join(new_root, "summary.json")))
   methods = ["scratch", "spam", "copy", "prune", "relu", "relu_prune", "noise"]
   assert summary["methods"] == methods and all(f"target_{m}" in out for m in methods)
-  expert = train.load_weights(unit_dir(root, "source_expert"))
+  expert = snapshots.load(unit_dir(root, "source_expert"))
   reconstruction = autoencoder.load_reconstruction(unit_dir(new_root, "autoencoder"))
-  start = {m: train.load_weights(unit_dir(new_root, f"target_{m}"), "start") for m in methods}
+  start = {m: snapshots.load(unit_dir(new_root, f"target_{m}"), "start") for m in methods}
   np.testing.assert_array_equal(start["spam"], reconstruction)
   np.testing.assert_array_equal(start["copy"], expert)
   np.testing.assert_array_equal(start["relu"], np.maximum(expert, 0))

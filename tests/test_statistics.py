@@ -1,9 +1,9 @@
-"""spam_tf.statistics on tiny inputs with hand-computed answers."""
+"""spam_tf.analysis.statistics on tiny inputs with hand-computed answers."""
 import numpy as np
 import pytest
 
-from spam_tf import metrics
-from spam_tf import statistics as st
+from spam_tf.analysis import statistics as st
+from spam_tf.rl import curves
 
 CURVES = np.array([[0, 5, 10, 10],    # reaches the maximum 10 at iteration 2
                    [0, 0, 4, 8],      # never: budget (3 iterations) + 1 = 4
@@ -21,8 +21,8 @@ def test_normalized_auc_and_final_return():
 
 def test_the_papers_criterion_uses_the_mean_curve():
   # mean curve: [10/3, 5, 8, 28/3]: never 10; reaches 8 at iteration 2.
-  assert metrics.iterations_to_convergence(range(4), CURVES, 10) is None
-  assert metrics.iterations_to_convergence(range(4), CURVES, 8) == 2
+  assert curves.iterations_to_convergence(range(4), CURVES, 10) is None
+  assert curves.iterations_to_convergence(range(4), CURVES, 8) == 2
 
 
 def test_iqm_of_a_constant_is_exact_and_its_interval_has_no_width():

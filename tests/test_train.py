@@ -9,8 +9,10 @@ import time
 import numpy as np
 import pytest
 
-from spam_tf import collect
-from spam_tf import train
+from spam_tf.rl import collect
+from spam_tf.rl import policy as policy_lib
+from spam_tf.rl import snapshots
+from spam_tf.rl import train
 
 SMALL = dict(batch_steps=500, num_envs=4, eval_episodes=3)
 
@@ -35,7 +37,7 @@ def test_short_cartpole_training_beats_random_policy(tmp_path):
 TRAIN_SCRIPT = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
-    from spam_tf import train
+    from spam_tf.rl import train
     train.train_eval("CartPole-v1", sys.argv[1], sys.argv[1] + "/logs", seed=7,
                      iterations=40, checkpoint_interval=2, **{small!r})
 """)
@@ -66,7 +68,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, repo_root):
                                    checkpoint_interval=2, **SMALL)
   assert resumed["eval_returns"] == uninterrupted["eval_returns"]
   assert resumed["train_returns"] == uninterrupted["train_returns"]
-  np.testing.assert_array_equal(train.load_weights(killed), train.load_weights(whole))
+  np.testing.assert_array_equal(snapshots.load(killed), snapshots.load(whole))
 
 
 LOAD_SCRIPT = textwrap.dedent("""
@@ -94,10 +96,10 @@ def test_saved_model_gives_the_in_memory_greedy_actions(tmp_path, env_id):
   loaded = np.load(tmp_path / "actions.npy")
   # the in-memory policy, rebuilt from the saved final weights
   from tests.test_policy import make
-  from spam_tf import weights
+  from spam_tf.rl import weights
   _, net, act_spec = make(env_id)
-  weights.assign(net, weights.unflatten(train.load_weights(str(tmp_path)), result["weight_shapes"]))
-  expected = train.numpy_policy(net, act_spec).greedy(obs)
+  weights.assign(net, weights.unflatten(snapshots.load(str(tmp_path)), result["weight_shapes"]))
+  expected = policy_lib.from_network(net, act_spec).greedy(obs)
   if result["discrete"]:
     np.testing.assert_array_equal(loaded, expected)
   else:
@@ -119,7 +121,7 @@ def test_ppo_as_f2_records_distribution_parameters_and_trains(tmp_path):
   collector = collect.EpisodeCollector("InvertedPendulum-v4", 2)
   from tests.test_policy import make
   _, net, act_spec = make("InvertedPendulum-v4")
-  policy = train.numpy_policy(net, act_spec)
+  policy = policy_lib.from_network(net, act_spec)
   rng = np.random.default_rng(0)
   episodes = collector.collect(lambda obs: policy.sample_with_info(obs, rng), 50, seed=0)
   traj = collect.to_trajectory(episodes, act_spec)

@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
-from spam_tf import metrics
-from spam_tf import weights
+from spam_tf.rl import curves
+from spam_tf.rl import weights
+from spam_tf.spam import metrics
 from tests.test_policy import make
 
 
@@ -50,6 +51,6 @@ def test_convergence_uses_the_mean_over_seeds():
   iterations = [0, 1, 2, 3]
   returns = [[10, 500, 500, 500],
              [10, 100, 500, 300]]
-  assert metrics.iterations_to_convergence(iterations, returns, 500) == 2
-  assert metrics.iterations_to_convergence(iterations, returns, 501) is None
-  assert metrics.first_reaching([0, 5, 10], [1, 2, 3], 2) == 5
+  assert curves.iterations_to_convergence(iterations, returns, 500) == 2
+  assert curves.iterations_to_convergence(iterations, returns, 501) is None
+  assert curves.first_reaching([0, 5, 10], [1, 2, 3], 2) == 5

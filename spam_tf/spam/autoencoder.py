@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from spam_tf import files
-from spam_tf import metrics
+from spam_tf.spam import metrics
 
 
 @gin.configurable

@@ -3,8 +3,8 @@
 Each candidate is a list of gin bindings on top of the project's defaults (and
 the --gin_file/--gin_bindings given). Every (candidate, env, seed) trains from
 scratch with train.train_eval as a scratch target unit
-(spam_tf/units.py: <root_dir>/units/target/<env>/scratch/<config hash>/seed_<s>/,
-resumable, a finished run's result.json is reused) on spam_tf/engine.py and is scored by:
+(spam_tf/running/units.py: <root_dir>/units/target/<env>/scratch/<config hash>/seed_<s>/,
+resumable, a finished run's result.json is reused) on spam_tf/running/engine.py and is scored by:
 
   reached   the greedy eval return hits the task maximum at some iteration;
   held      the mean greedy eval return over the last `hold_window` iterations
@@ -18,14 +18,16 @@ import os
 import gin
 import numpy as np
 
-from spam_tf import console
-from spam_tf import engine
-from spam_tf import experiment
 from spam_tf import files
-from spam_tf import progress
-from spam_tf import statistics as st
-from spam_tf import train
-from spam_tf import units as units_lib
+from spam_tf.analysis import statistics as st
+from spam_tf.rl import envs as envs_lib
+from spam_tf.rl import train
+from spam_tf.running import engine
+from spam_tf.running import experiment
+from spam_tf.running import units as units_lib
+from spam_tf.running import worker
+from spam_tf.terminal import console
+from spam_tf.terminal import progress
 
 # The search documented in WORKSPACE.md ("Learner search"). Each candidate binds every
 # searched parameter (the defaults before the search, then its changes), so its
@@ -95,7 +97,7 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
   if unknown:
     raise ValueError(f"unknown candidate(s) {unknown}; choose from {sorted(CANDIDATES)}")
   for env_id in env_ids:
-    experiment.envs_lib.make(env_id).close()
+    envs_lib.make(env_id).close()
   runs, iterations, batch_steps = {}, {}, {}
   for candidate in candidates:
     experiment.parse_gin(gin_files, list(gin_bindings) + CANDIDATES[candidate])
@@ -114,7 +116,7 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
         [progress.Unit(f"{c} {e} seed {s}", unit.run_dir(root_dir), iterations[c])
          for (c, e, s), unit in runs.items()], console.stream(), "learner search", console.log_path())
     try:
-      results = engine.run(list(runs.values()), root_dir, experiment.execute_unit,
+      results = engine.run(list(runs.values()), root_dir, worker.execute_unit,
                            console.worker_state(), backend, workers, ray_address, display.refresh)
     finally:
       display.close()

@@ -12,12 +12,15 @@ import dataclasses
 
 import numpy as np
 
+from spam_tf.rl import weights as weights_lib
+
+
 @dataclasses.dataclass
 class NumpyPolicy:
   """Actor MLP + categorical or Gaussian head.
 
   weights: the actor network's trainable variables in TF-Agents order
-    (see spam_tf/weights.py): [kernel, bias] per hidden layer, then the head:
+    (see spam_tf/rl/weights.py): [kernel, bias] per hidden layer, then the head:
     categorical [logits_kernel, logits_bias]; Gaussian [means_kernel,
     means_bias, std_bias].
   discrete: categorical head (int actions in [0, num_actions)) or Gaussian.
@@ -103,3 +106,12 @@ def sample_categorical(logits, gumbel_noise):
   """
   gumbel_noise += logits
   return gumbel_noise.argmax(axis=-1)
+
+
+def from_network(actor_net, action_spec):
+  """A NumpyPolicy holding a copy of the actor network's current weights."""
+  discrete = bool(np.issubdtype(action_spec.dtype, np.integer))
+  return NumpyPolicy(
+      weights_lib.get(actor_net), actor_net.activation_name, discrete,
+      None if discrete else np.asarray(action_spec.minimum, np.float32),
+      None if discrete else np.asarray(action_spec.maximum, np.float32))

@@ -2,7 +2,7 @@
 
 The paper's g sees one vector, w(M*), so it can only memorise it. Here one
 autoencoder learns from a zoo: the source task's experts over many seeds, each
-with the weights it kept along training (spam_tf.train's weight snapshots, so
+with the weights it kept along training (spam_tf.rl.train's weight snapshots, so
 the zoo holds policies of every quality). Never a network trained on the target.
 The zoo's seeds are disjoint from the experiments' seeds, so every experiment's
 M* is an expert the autoencoder never saw. The zoo's last seeds are kept out of
@@ -11,7 +11,7 @@ epochs, while M*'s error is untouched by training and selection).
 
 What weight spaces need (Schürholt et al., Hyper-Representations, 2021/2022;
 Ainsworth et al., Git Re-Basin, 2023): the experts' hidden units put in one
-order (weight matching, spam_tf/alignment.py: experts from different
+order (weight matching, spam_tf/spam/alignment.py: experts from different
 initialisations hold alike features in different orders); each weight array
 (kernel or bias) standardised by its mean and standard deviation over the zoo
 (so the loss weighs arrays alike, not by their size or scale); a linear output
@@ -19,7 +19,7 @@ initialisations hold alike features in different orders); each weight array
 g zeroes a third of M*'s positive weights that way). The code size is the knob:
 d / code size is the compression.
 
-Start points, per experiment seed (spam_tf.start_points):
+Start points, per experiment seed (spam_tf.spam.start_points):
   genome         decode(encode(M*))
   genome_mean    decode(the mean code of the zoo's best policies)
   genome_sample  decode(a code drawn around that mean, with the best codes' spread)
@@ -35,10 +35,11 @@ import gin
 import numpy as np
 import tensorflow as tf
 
-from spam_tf import alignment
-from spam_tf import collect
 from spam_tf import files
-from spam_tf import train
+from spam_tf.rl import collect
+from spam_tf.rl import snapshots
+from spam_tf.rl import train
+from spam_tf.spam import alignment
 
 STARTS_FILE = "starts.npz"  # {method: start vector [d]}
 CODES_FILE = "codes.npz"    # the zoo's codes [N, c], their returns [N], the best codes, M*'s code
@@ -75,9 +76,9 @@ def zoo_members(expert_dirs, reference=None, shapes=None):
   """
   vectors, returns, seeds, iterations = [], [], [], []
   for run_dir in expert_dirs:
-    result = files.read_json(os.path.join(run_dir, train.RESULT_FILE))
+    result = files.read_json(os.path.join(run_dir, files.RESULT_FILE))
     return_at = dict(zip(result["eval_iterations"], result["eval_returns"]))
-    along = train.weights_along_training(run_dir)
+    along = snapshots.along_training(run_dir)
     if reference is not None:
       permutations = alignment.match(along[result["iterations"]], reference, shapes)
       along = {i: alignment.apply(v, permutations, shapes) for i, v in along.items()}
@@ -155,7 +156,7 @@ def best_rows(rows, returns, best_fraction):
 def _aligned_zoo(zoo_dirs, shapes, align):
   """(reference [d] or None, vectors [N, d], returns [N]): zoo_members of zoo_dirs, in the
   first expert's hidden-unit order (its final weights, the reference) when `align`."""
-  reference = train.load_weights(zoo_dirs[0], "final") if align else None
+  reference = snapshots.load(zoo_dirs[0], "final") if align else None
   vectors, returns, _, _ = zoo_members(zoo_dirs, reference, shapes)
   return reference, vectors, returns
 
@@ -177,11 +178,12 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
   zoo_dirs / held_out_dirs: expert run dirs it trains on / validates on;
   shapes: the actor's weight shapes; expert: w(M*) [d] of this seed's expert
   (never in the zoo). align: put every network's hidden units in the order of the
-  first zoo expert's (spam_tf/alignment.py) before encoding. Stops when the held-out loss has not improved for
-  `patience` epochs and keeps the best weights. Writes starts.npz, codes.npz
-  and result.json to run_dir; loss curves to TensorBoard. Returns the result dict.
+  first zoo expert's (spam_tf/spam/alignment.py) before encoding. Stops when the held-out
+  loss has not improved for `patience` epochs and keeps the best weights. Writes
+  starts.npz, codes.npz and result.json to run_dir; loss curves to TensorBoard.
+  Returns the result dict.
   """
-  result_path = os.path.join(run_dir, train.RESULT_FILE)
+  result_path = os.path.join(run_dir, files.RESULT_FILE)
   if os.path.exists(result_path):
     return files.read_json(result_path)
   os.makedirs(run_dir, exist_ok=True)
@@ -190,7 +192,40 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
   if align:  # M* in the zoo's unit order (the same function)
     expert = alignment.apply(expert, alignment.match(expert, reference, shapes), shapes)
   held_out, _, _, _ = zoo_members(held_out_dirs, reference, shapes)
-  mean, std = layer_scales(vectors, shapes)
+  scale = layer_scales(vectors, shapes)
+  encode, decode, curves = _fit(vectors, held_out, scale, epochs, learning_rate, batch_size, patience)
+  codes, expert_code = encode(vectors), encode(expert[None])[0]
+  rng = np.random.default_rng(collect.derive_seed(seed, 6))
+  starts, best = genome_starts(decode, codes, returns, expert_code, best_fraction, rng)
+  _write_curves(log_dir, *curves)
+  # The codes, not the model (about 10 MB per seed and code size): enough to study the
+  # code space and what the start points were decoded from.
+  files.write_npz(os.path.join(run_dir, CODES_FILE), codes=codes, returns=returns, best=best,
+                  expert=expert_code)
+  files.write_npz(os.path.join(run_dir, STARTS_FILE), **{k: v.astype(np.float32) for k, v in starts.items()})
+  result = _genome_result(vectors, held_out, expert, codes.shape[1], curves, encode, decode, starts)
+  result["best_members"] = int(len(best))
+  files.write_json(result_path, result)
+  return result
+
+
+def genome_starts(decode, codes, returns, expert_code, best_fraction, rng):
+  """This seed's genome start points and the best codes: ({method: vector [d]}, best [k, c]).
+
+  decode: codes [n, c] -> vectors [n, d]; codes [N, c] of the zoo's networks with
+  their returns [N]; expert_code [c] (M*'s); rng draws genome_sample's code from the
+  best codes' mean and per-dimension spread.
+  """
+  best = best_rows(codes, returns, best_fraction)
+  sample = best.mean(axis=0) + rng.normal(size=best.shape[1]) * best.std(axis=0)
+  return {"genome": decode(expert_code[None])[0], "genome_mean": decode(best.mean(axis=0)[None])[0],
+          "genome_sample": decode(sample[None])[0]}, best
+
+
+def _fit(vectors, held_out, scale, epochs, learning_rate, batch_size, patience):
+  """Trains the genome autoencoder on standardised vectors [N, d], stopped early on the
+  held-out ones; returns (encode, decode, (losses, held_out_losses)) in weight units."""
+  mean, std = scale
   model, encoder, decoder = build_genome_autoencoder(vectors.shape[1])
   model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="mse")
   history = model.fit(
@@ -207,22 +242,16 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
   def decode(codes):
     return decoder.predict(np.asarray(codes, np.float32), verbose=0) * std + mean
 
-  codes, expert_code = encode(vectors), encode(expert[None])[0]
-  reconstructions = decode(codes)
-  best = best_rows(codes, returns, best_fraction)
-  rng = np.random.default_rng(collect.derive_seed(seed, 6))
-  sample = best.mean(axis=0) + rng.normal(size=best.shape[1]) * best.std(axis=0)
-  starts = {"genome": decode(expert_code[None])[0], "genome_mean": decode(best.mean(axis=0)[None])[0],
-            "genome_sample": decode(sample[None])[0]}
-  _write_curves(log_dir, losses, held_out_losses)
-  # The codes, not the model (about 10 MB per seed and code size): enough to study the
-  # code space and what the start points were decoded from.
-  files.write_npz(os.path.join(run_dir, CODES_FILE), codes=codes, returns=returns, best=best,
-                  expert=expert_code)
-  files.write_npz(os.path.join(run_dir, STARTS_FILE), **{k: v.astype(np.float32) for k, v in starts.items()})
-  result = {
-      "dim": int(vectors.shape[1]), "code_size": int(encoder.output_shape[-1]),
-      "compression_ratio": vectors.shape[1] / encoder.output_shape[-1],
+  return encode, decode, (losses, held_out_losses)
+
+
+def _genome_result(vectors, held_out, expert, code_size, curves, encode, decode, starts):
+  """result.json of a genome unit: the autoencoder's size, its curves and its errors."""
+  losses, held_out_losses = curves
+  reconstructions = decode(encode(vectors))
+  return {
+      "dim": int(vectors.shape[1]), "code_size": int(code_size),
+      "compression_ratio": vectors.shape[1] / code_size,
       "zoo_members": int(len(vectors)), "held_out_members": int(len(held_out)),
       "epochs_run": len(losses), "best_epoch": int(np.argmin(held_out_losses)) + 1,  # counted from 1
       "loss_curve": [float(x) for x in losses], "held_out_loss_curve": [float(x) for x in held_out_losses],
@@ -232,10 +261,7 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
       "held_out_mean_guess_error": _relative_error(np.broadcast_to(vectors.mean(axis=0), held_out.shape), held_out),
       "expert_relative_error": _relative_error(starts["genome"][None], expert[None]),
       "dead_output_fraction": dead_output_fraction(reconstructions, vectors),
-      "best_members": int(len(best)),
   }
-  files.write_json(result_path, result)
-  return result
 
 
 def train_genome_settings():

@@ -3,8 +3,8 @@ import os
 import platform
 import time
 
-from spam_tf import bench
-from spam_tf import console
+from spam_tf.running import bench
+from spam_tf.terminal import console
 
 
 def run_sweeps(which, gin_files=()):

@@ -1,4 +1,4 @@
-"""Runs a graph of units (spam_tf.units) on Ray, or one by one in this process.
+"""Runs a graph of units (spam_tf.running.units) on Ray, or one by one in this process.
 
 Backends:
   ray        a Ray task per unit; a unit's dependencies are passed as the object
@@ -19,7 +19,7 @@ import contextlib
 import os
 import socket
 
-from spam_tf import units as units_lib
+from spam_tf.running import units as units_lib
 
 BACKENDS = ("ray", "inprocess")
 RAY_TASK_RETRIES = 3
@@ -91,7 +91,7 @@ def session(backend, workers=None, ray_address=None):
 
 
 def _warm_up():
-  import spam_tf.experiment  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
+  import spam_tf.running.worker  # noqa: F401  pylint: disable=import-outside-toplevel,unused-import
 
 
 def _run_on_ray(todo, finished, root_dir, execute, worker_state, workers, ray_address, on_poll):

@@ -18,11 +18,12 @@ import time
 import gin
 import numpy as np
 
-from spam_tf import agents
-from spam_tf import collect
-from spam_tf import envs as envs_lib
 from spam_tf import files
-from spam_tf import train
+from spam_tf.rl import agents
+from spam_tf.rl import collect
+from spam_tf.rl import envs as envs_lib
+from spam_tf.rl import policy as policy_lib
+from spam_tf.rl import train
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -61,7 +62,7 @@ def collect_rounds(env_id, num_envs, batch_steps, seed=0):
   collector = collect.EpisodeCollector(env_id, num_envs)
   env = collector.envs[0]
   _, actor_net = agents.make_agent(envs_lib.observation_spec(env), envs_lib.action_spec(env))
-  policy = train.numpy_policy(actor_net, envs_lib.action_spec(env))
+  policy = policy_lib.from_network(actor_net, envs_lib.action_spec(env))
   rng = np.random.default_rng(seed)
   for iteration in itertools.count():
     start = time.perf_counter()
@@ -202,7 +203,7 @@ def run_command(args, env=None):
 FIRST_ITERATION_SCRIPT = """
 import sys, time, tempfile
 sys.path.insert(0, {repo!r})
-from spam_tf import train
+from spam_tf.rl import train
 with tempfile.TemporaryDirectory() as tmp:
   result = train.train_eval({env_id!r}, tmp, tmp + '/logs', seed=0, iterations=1)
 print(result['first_iteration_done'] - {start!r})

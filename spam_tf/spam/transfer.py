@@ -1,6 +1,6 @@
 """M_SPAM -> target network: carry a (reconstructed) source policy onto the target's shapes.
 
-Arrays are matched by role (spam_tf.weights.roles). An array whose shape
+Arrays are matched by role (spam_tf.rl.weights.roles). An array whose shape
 matches is copied. A mismatched array is handled by a named strategy:
 
   hidden layers (layer_strategy), e.g. a different observation size:
@@ -30,7 +30,7 @@ Inter-task mappings (Taylor, Stone and Liu, JMLR 2007), optional, in gin:
 import gin
 import numpy as np
 
-from spam_tf import weights as weights_lib
+from spam_tf.rl import weights as weights_lib
 
 
 class TransferError(ValueError):
@@ -102,7 +102,7 @@ def transfer(source, source_discrete, target_init, target_discrete,
              layer_strategy="reinit", head_strategy="auto", observation_map=None, action_map=None):
   """Builds the target's start arrays.
 
-  source: list of source arrays (spam_tf.weights order), e.g. w^-1(g(w(M*))).
+  source: list of source arrays (spam_tf.rl.weights order), e.g. w^-1(g(w(M*))).
   target_init: the target network's freshly initialised arrays (same order).
   Returns (arrays for the target, {role: how it was filled}).
   """

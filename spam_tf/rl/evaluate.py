@@ -11,10 +11,10 @@ import numpy as np
 import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 
-from spam_tf import collect
-from spam_tf import envs as envs_lib
 from spam_tf import files
-from spam_tf.experiment import first_line
+from spam_tf.rl import collect
+from spam_tf.rl import envs as envs_lib
+from spam_tf.terminal.console import first_line
 
 
 MAX_ENVS = 10  # envs stepped together; more episodes run in chunks

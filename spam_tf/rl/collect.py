@@ -1,7 +1,7 @@
 """Batched collection of complete episodes from gymnasium envs.
 
 Several envs step together and the policy is called once per batch step
-(see spam_tf/policy.py for why in numpy). REINFORCE needs complete episodes:
+(see spam_tf/rl/policy.py for why in numpy). REINFORCE needs complete episodes:
 each iteration collects about `min_steps` env steps of whole episodes, within
 half an episode of it. Two rules keep the batch at the size asked for:
   * `start_envs` (the caller's estimate: min_steps / the expected episode
@@ -25,7 +25,7 @@ import tensorflow as tf
 from tf_agents.trajectories import time_step as ts
 from tf_agents.trajectories import trajectory
 
-from spam_tf import envs as envs_lib
+from spam_tf.rl import envs as envs_lib
 
 
 @dataclasses.dataclass
@@ -54,6 +54,13 @@ class Episode:
   @property
   def total_return(self):
     return float(self.rewards.sum(dtype=np.float64))
+
+
+def episode_stats(episodes):
+  """(mean return, mean length, total steps) of a list of episodes."""
+  returns = [ep.total_return for ep in episodes]
+  lengths = [ep.length for ep in episodes]
+  return float(np.mean(returns)), float(np.mean(lengths)), int(np.sum(lengths))
 
 
 def derive_seed(*keys) -> int:

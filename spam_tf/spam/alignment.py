@@ -9,14 +9,14 @@ structure to learn. Weight matching puts a network's hidden units in the order
 that makes its weights most similar to a reference network's, one hidden layer
 at a time (a linear assignment), until no layer changes.
 
-Arrays are in spam_tf.weights order: hidden_i/kernel [in, h_i], hidden_i/bias
+Arrays are in spam_tf.rl.weights order: hidden_i/kernel [in, h_i], hidden_i/bias
 [h_i], ..., head/kernel [h_last, n], head/bias [n] (and a Gaussian head's
 std_bias [n]). A permutation p of layer i makes new unit j the old unit p[j].
 """
 import numpy as np
 from scipy import optimize
 
-from spam_tf import weights as weights_lib
+from spam_tf.rl import weights as weights_lib
 
 
 def _hidden_layers(shapes):
@@ -24,7 +24,7 @@ def _hidden_layers(shapes):
 
 
 def permute(arrays, permutations):
-  """The same network with its hidden units reordered. arrays: list in spam_tf.weights
+  """The same network with its hidden units reordered. arrays: list in spam_tf.rl.weights
   order; permutations: one index array [h_i] per hidden layer."""
   out = [np.array(a, copy=True) for a in arrays]
   for i, p in enumerate(permutations):

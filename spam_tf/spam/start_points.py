@@ -1,9 +1,9 @@
 """Start-point methods: what f2 starts from, given the source expert M*.
 
-A method maps the expert's weight vector w(M*) [d] (spam_tf.weights order) and
+A method maps the expert's weight vector w(M*) [d] (spam_tf.rl.weights order) and
 what it needs from the seed's autoencoder unit to a start vector [d] in the
 source layout, or None for the target's own initialisation. The transfer
-(spam_tf.transfer) then carries it onto the target network, the same way for
+(spam_tf.spam.transfer) then carries it onto the target network, the same way for
 every method. The controls ask what SPAM's starting point owes to the
 autoencoder and what to simpler operations on M*:
 
@@ -19,7 +19,7 @@ autoencoder and what to simpler operations on M*:
   noise       M* plus Gaussian noise whose norm equals that seed's SPAM
               reconstruction error ||w(g(M*)) - w(M*)||.
 Beyond the paper, from the genome autoencoder trained on a zoo of source
-experts (spam_tf/genome.py), which reads the seed's genome unit instead:
+experts (spam_tf/spam/genome.py), which reads the seed's genome unit instead:
   genome         decode(encode(M*));
   genome_mean    decode(the mean code of the zoo's best policies);
   genome_sample  decode(a code drawn around that mean);
@@ -28,14 +28,17 @@ and their control with no autoencoder, which reads the zoo's experts themselves:
                  averages the codes of (the same for every code size).
 
 Adding a method: one function StartInputs -> vector or None, and one line in
-METHODS naming what it reads ('autoencoder', 'genome', 'zoo' or None for scratch).
+METHODS naming what it reads besides the expert: 'expert' (M* alone), 'autoencoder'
+(the seed's autoencoder unit), 'genome' (its genome unit), 'zoo' (the zoo's
+experts), or None for no source at all (scratch). WORKSPACE.md has the recipe and
+tests/test_recipes.py follows it.
 """
 import dataclasses
 from typing import Optional
 
 import numpy as np
 
-from spam_tf import collect
+from spam_tf.rl import collect
 
 _ACTIVATIONS = {"relu": lambda x: np.maximum(x, 0.0), "linear": lambda x: x}
 
@@ -134,7 +137,7 @@ def _check(method):
 
 def reads(method):
   """What `method` reads besides the expert: 'autoencoder' or 'genome' (that unit of the
-  seed), 'zoo' (the zoo's experts) or None."""
+  seed), 'zoo' (the zoo's experts), 'expert' (nothing more), or None (no source)."""
   _check(method)
   return METHODS[method][1]
 

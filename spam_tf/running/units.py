@@ -2,7 +2,7 @@
 
 A unit is one trained thing: a source expert (kind 'expert'), an autoencoder on
 that expert ('autoencoder'), a genome autoencoder on a zoo of experts
-('genome', spam_tf/genome.py) or one f2 run on the target ('target', with its
+('genome', spam_tf/spam/genome.py) or one f2 run on the target ('target', with its
 start-point method). Its identity is what determines its result: kind, env,
 method, seed, the gin bindings that reach it and the identities of the units it
 reads. Two experiments that need the same unit therefore name the same folder,
@@ -35,13 +35,14 @@ from typing import Optional, Tuple
 
 from spam_tf import files
 
-RESULT_FILE = "result.json"
+RESULT_FILE = files.RESULT_FILE
 SPARSITY_FILE = "sparsity.json"
 KINDS = ("expert", "autoencoder", "genome", "target")
 # Configurables only some units read: {part: configurable names}.
 _OPTIONAL = {"transfer": ("transfer",), "autoencoder": ("build_autoencoder", "train_autoencoder"),
              "genome": ("zoo", "build_genome_autoencoder", "train_genome"),
-             "zoo": ("zoo", "train_genome")}  # zoo_mean: the zoo's best networks, no autoencoder
+             "zoo": ("zoo", "train_genome"),  # zoo_mean: the zoo's best networks, no autoencoder
+             "expert": ()}  # a start point made from M* alone
 _HEADER = re.compile(r"^# Parameters for (?:(\w+)/)?([\w.]+):$", re.M)
 
 

@@ -125,3 +125,9 @@ def err(text):
   print(text, file=stream(), flush=True)
   if quiet():
     print(text, file=sys.stderr, flush=True)
+
+
+def first_line(error):
+  """An error's message as the one line a user sees (its type's name if it has none)."""
+  text = str(error).strip()
+  return text.splitlines()[0] if text else type(error).__name__

@@ -15,8 +15,10 @@ import json
 import os
 import time
 
+from spam_tf import files
+
 PROGRESS_FILE = "progress.json"
-RESULT_FILE = "result.json"
+RESULT_FILE = files.RESULT_FILE
 
 
 @dataclasses.dataclass
@@ -145,7 +147,7 @@ class Display:
                rich_progress.TimeRemainingColumn()]
     self.rich = rich_progress.Progress(
         *columns, console=rich_console.Console(file=self.stream), refresh_per_second=2,
-        # sys.stdout/stderr are the log (spam_tf.console): keep what is written there out
+        # sys.stdout/stderr are the log (spam_tf.terminal.console): keep what is written there out
         # of the display (rich would draw it, e.g. Ray's start-up warnings).
         redirect_stdout=False, redirect_stderr=False)
     self.overall = self.rich.add_task(self._overall_text(), total=self.total_iterations,

@@ -1,6 +1,6 @@
-"""The paper's metrics (section 4.1.3) as small pure functions.
+"""The paper's metrics of the weights (section 4.1.3) as small pure functions.
 
-Weight vectors are float arrays [d] from spam_tf.weights.flatten. A weight
+Weight vectors are float arrays [d] from spam_tf.rl.weights.flatten. A weight
 counts as zero when |w| <= tol; the default tol=0 counts exact zeros only,
 as the paper's definitions do.
 """
@@ -38,22 +38,3 @@ def zeros_kept_fraction(start, final, tol=0.0):
     return None
   return float((start_zeros & _zeros(final, tol)).sum() / start_zeros.sum())
 
-
-def first_reaching(iterations, returns, threshold):
-  """First iteration whose return is >= threshold, else None.
-
-  iterations: [E] ints; returns: [E] floats (aligned).
-  """
-  for iteration, value in zip(iterations, returns):
-    if value >= threshold:
-      return int(iteration)
-  return None
-
-
-def iterations_to_convergence(iterations, returns_per_seed, threshold):
-  """The paper's criterion: first iteration where the mean over seeds reaches threshold.
-
-  iterations: [E]; returns_per_seed: [S, E]. Returns an int or None.
-  """
-  mean_returns = np.mean(np.asarray(returns_per_seed, np.float64), axis=0)
-  return first_reaching(iterations, mean_returns, threshold)

@@ -1,0 +1,132 @@
+"""bin/spam_report: REPORT.md and PNG figures from a sweep's (or spam_main's) root_dir.
+
+Everything in the report is computed from summary.json and the units' files:
+per-seed scores (spam_tf.analysis.scores), intervals (spam_tf.analysis.statistics),
+tables, figures and generated sentences (tables, figures, text), and the genome
+section (genome_section). The paper's own numbers (../shared/seeds/000_9d4e88c8341d3aa2.txt,
+Tables 1-4), PAPER below, are the only constants.
+"""
+import os
+
+import numpy as np
+
+from spam_tf import files
+from spam_tf.analysis import figures
+from spam_tf.analysis import genome_section
+from spam_tf.analysis import scores as scores_lib
+from spam_tf.analysis import statistics as st
+from spam_tf.analysis import tables
+from spam_tf.analysis import text
+from spam_tf.analysis.text import interval
+
+PAPER = {
+    "paper_4_1_InvertedPendulum": {"figure": "Fig. 1", "table": "Table 1", "scratch": 88, "spam": 43,
+                                   "zero_ratio": 0.62, "sparsity_ratio": 0.79},
+    "paper_4_1_CartPole": {"figure": "Fig. 2", "table": "Table 1", "scratch": 13, "spam": 4,
+                           "zero_ratio": 0.61, "sparsity_ratio": 0.82},
+    "paper_fig3_long_expert": {"figure": "Fig. 3"},
+    "paper_4_2_transfer": {"figure": "Fig. 4", "table": "Table 3", "scratch": 88, "spam": 25,
+                           "zero_ratio": 0.61, "sparsity_ratio": 0.71},
+    "paper_4_2_mapped": {"figure": "not in the paper (4.2 with an observation map)",
+                         "unmapped": "paper_4_2_transfer"},
+    "paper_4_3_suboptimal": {"figure": "Fig. 5"},
+}
+
+
+def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
+  """Writes out_dir/REPORT.md and its figures; returns the report's path."""
+  os.makedirs(out_dir, exist_ok=True)
+  experiments, provenance = scores_lib.load(root_dir)
+  lines = ["# SPAM: does an autoencoder-compressed expert give a better starting point?", ""]
+  lines += _provenance_lines(provenance, experiments)
+  sections, verdicts = [], []
+  for name, experiment in experiments.items():
+    if "genome" in experiment:  # one section for all code sizes of a pair, below
+      continue
+    section, verdict = _experiment_section(root_dir, out_dir, name, experiment, reps)
+    sections += section
+    if verdict:
+      verdicts.append((name, verdict))
+  groups = genome_section.genome_groups(experiments)
+  if groups:
+    sections += ["## Beyond the paper: a genome autoencoder trained on a zoo of experts", ""]
+    for group in groups:
+      sections += genome_section.genome_lines(root_dir, out_dir, group, reps, tuning_root_dir)
+  lines += ["## The answer, per experiment", ""] if verdicts else []
+  for name, verdict in verdicts:
+    unmapped = PAPER.get(name, {}).get("unmapped")
+    if unmapped in experiments:
+      verdict = verdict + text.mapping_sentences(experiments[name], experiments[unmapped], reps)
+    lines += [f"**{name}**: " + " ".join(verdict), ""]
+  lines += sections
+  path = os.path.join(out_dir, "REPORT.md")
+  files.write_text(path, "\n".join(lines) + "\n")
+  return path
+
+
+def _provenance_lines(provenance, experiments):
+  seeds = scores_lib.seeds_of(experiments)
+  rates = ", ".join(f"{env} {rate:,.0f} steps/s" for env, rate in
+                    provenance.get("raw_env_steps_per_second", {}).items()) or "not recorded"
+  wall = provenance.get("wall_seconds")
+  reused = {}
+  for invocation in provenance.get("invocations", ()):
+    for other, count in invocation.get("units_reused_from", {}).items():
+      reused[other] = reused.get(other, 0) + count
+  trained = (f"; it trained {provenance['units'] - provenance['units_finished_before']} of "
+             f"{provenance['units']} units, the others were finished by earlier invocations"
+             + (" or linked from earlier sweeps' units of the same identity ("
+                + ", ".join(f"{count} from `{other}`" for other, count in reused.items()) + ")"
+                if reused else "")
+             if provenance.get("units_finished_before") else "")
+  return [
+      f"- command: `{provenance.get('command', 'not recorded')}`",
+      f"- commit: `{provenance.get('commit', 'not recorded')}`; date: {provenance.get('date', 'not recorded')}",
+      f"- seeds: {len(seeds)} ({seeds[0]}..{seeds[-1]}); machine: {provenance.get('cores', '?')} cores; "
+      f"raw env step rates at the start: {rates}",
+      f"- wall time of the invocation that completed the sweep: "
+      f"{'not recorded' if wall is None else f'{wall / 60:.1f} min'}{trained}"
+      + (f"; of all {len(provenance['invocations'])} invocations of this root_dir: "
+         f"{provenance['wall_seconds_all_invocations'] / 60:.1f} min"
+         if len(provenance.get("invocations", ())) > 1 else ""),
+      "- scores per seed: iterations to first reach the task maximum with the greedy policy "
+      "(a seed that never does counts as the budget + 1); normalised area under the eval curve "
+      "(mean return / maximum; greedy and stochastic); intervals are 95% stratified-bootstrap "
+      "(rliable) for IQMs and probabilities of improvement, 95% percentile bootstrap over seeds "
+      "for paired differences (methods share seeds: same initialisation, same env seeds).",
+      ""]
+
+
+def _experiment_section(root_dir, out_dir, name, experiment, reps):
+  paper = PAPER.get(name, {})
+  title = f"{name}: {experiment['source']} → {experiment['target']}"
+  lines = [f"## {title}", "", f"Paper: {paper.get('figure', '—')}" + (f", {paper['table']}" if "table" in paper else ""), ""]
+  figure = f"{name}.png"
+  if not experiment["methods"]:  # experts only (the paper's Figure 3)
+    expert = experiment["source_expert"]
+    figures.curve_figure({"expert": expert["eval_returns"]}, expert["convergence_return"],
+                 f"{title}: the expert trained for {len(expert['eval_returns'][0]) - 1} iterations",
+                 os.path.join(out_dir, figure), reps)
+    final = st.final_return(expert["eval_returns"])
+    lines += [f"![{name}]({figure})", "",
+              f"Mean of the last 10 iterations per seed: IQM {interval(*st.iqm_interval(final, reps))}; "
+              f"seeds below the maximum in any of the last 10 iterations: "
+              f"{int(np.sum(np.min(np.asarray(expert['eval_returns'])[:, -10:], axis=1) < expert['convergence_return']))}"
+              f" of {len(final)}.", ""]
+    return lines, None
+  scores, maximum, budget = scores_lib.experiment_scores(experiment)
+  rows = scores_lib.comparisons(scores, reps)
+  figures.curve_figure({m: experiment[f"target_{m}"]["eval_returns"] for m in experiment["methods"]}, maximum,
+               title, os.path.join(out_dir, figure), reps)
+  profile = f"{name}_profile.png"
+  figures.profile_figure({m: scores[m]["iterations"] for m in experiment["methods"]}, budget,
+                 f"{name}: fraction of seeds at the maximum by each iteration",
+                 os.path.join(out_dir, profile), reps)
+  lines += [f"![{name}]({figure})", "", f"![{name}: performance profile]({profile})", ""]
+  if "scratch" in paper:
+    lines += tables.paper_table(paper, experiment, scores, rows, maximum)
+  lines += tables.controls_table(rows, budget)
+  verdict = text.verdict_sentences(rows)
+  if "autoencoder" in experiment:
+    lines += tables.reconstruction_lines(root_dir, out_dir, name, experiment, paper, reps)
+  return lines, verdict

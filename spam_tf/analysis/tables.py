@@ -1,0 +1,93 @@
+"""The report's Markdown tables for one experiment: the paper's numbers beside ours, every
+method's scores and comparisons, and what the reconstruction and f2 did to the weights."""
+import os
+
+from spam_tf.analysis import figures
+from spam_tf.analysis import scores as scores_lib
+from spam_tf.analysis import sparsity
+from spam_tf.analysis import statistics as st
+from spam_tf.analysis.text import fmt, interval, paper_sparsity_sentence
+from spam_tf.rl import curves as curves_lib
+
+
+def paper_table(paper, experiment, scores, rows, maximum):
+  """The paper's iterations to convergence beside ours (its mean-curve criterion and per seed)."""
+  lines = ["| | paper (iterations, mean curve) | here: mean curve | here: per-seed IQM [95% CI] | verdict (paired, vs scratch) |",
+           "|---|---|---|---|---|"]
+  for method, label in (("scratch", "Expert Model (scratch)"), ("spam", "SPAM")):
+    curves = experiment[f"target_{method}"]["eval_returns"]
+    ours = curves_lib.iterations_to_convergence(range(len(curves[0])), curves, maximum)
+    verdict = rows[method].get("verdict_scratch", "—")
+    lines.append(f"| {label} | {paper[method]} | {'never' if ours is None else ours} | "
+                 f"{interval(*rows[method]['iterations_iqm'])} | {verdict} |")
+  return lines + [""]
+
+
+def controls_table(rows, budget):
+  """Every method's start return, the IQM [CI] of each score of scores.SCORES, the
+  probabilities of improvement and the paired differences from scratch."""
+  titles = [score.title for score in scores_lib.SCORES.values()]
+  lines = [f"Iterations to the maximum (budget {budget}; never = {budget + 1}) and start-point return:", "",
+           "| method | start return | " + " | ".join(titles) + " | P(beats scratch) | P(beats copy) | "
+           "P(spam beats it) | vs scratch (paired iterations) | vs scratch (paired stochastic AUC) |",
+           "|---" * (len(titles) + 7) + "|"]
+  for method, row in rows.items():
+    def p(key):
+      return interval(*row[key], digits=2) if key in row else "—"
+    paired = (f"{row['minus_scratch'][0]:+.1f} [{row['minus_scratch'][1]:+.1f}, {row['minus_scratch'][2]:+.1f}] "
+              f"{row['verdict_scratch']}") if "minus_scratch" in row else "—"
+    stochastic = "—"
+    if "stochastic_minus_scratch" in row:
+      mean, low, high = row["stochastic_minus_scratch"]
+      stochastic = (f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] "
+                    f"{st.verdict(low, high, lower_is_better=False)}")
+    cells = [interval(*row[f"{name}_iqm"], digits=score.digits) for name, score in scores_lib.SCORES.items()]
+    lines.append(f"| {method} | {row['start_mean']:.1f} | " + " | ".join(cells) + " | "
+                 f"{p('p_beats_scratch')} | {p('p_beats_copy')} | {p('p_spam_beats')} | {paired} | {stochastic} |")
+  return lines + [""]
+
+
+def reconstruction_lines(root_dir, out_dir, name, experiment, paper, reps):
+  """What the autoencoder did to M* per layer, and SPAM's sparsity per tolerance and along f2."""
+  ae = experiment["autoencoder"]
+  lines = ["What the reconstruction is (mean over seeds), per layer of M*:", "",
+           "| layer | negatives zeroed | positives copied (within 1%) | positives zeroed |", "|---|---|---|---|"]
+  for role, row in sparsity.reconstruction_table(root_dir, experiment).items():
+    lines.append(f"| {role} | {fmt(row['negative_zeroed'], 2)} | {fmt(row['positive_copied'], 2)} | "
+                 f"{fmt(row['positive_zeroed'], 2)} |")
+  lines += ["", f"Autoencoder: reconstruction MSE {ae['reconstruction_mse']:.4f}, zero ratio (Def. 4.1) "
+            f"per seed IQM {interval(*st.iqm_interval(ae['zero_ratio_per_seed'], reps), digits=3)}"
+            + (f" (paper {paper['zero_ratio']})" if "zero_ratio" in paper else "") + ".", ""]
+  if "target_spam" in experiment:
+    lines += ["Sparsity of SPAM's start point and after f2, by the magnitude counted as zero "
+              "(the paper's definitions count exact zeros: tolerance 0):", "",
+              "| tolerance | zero ratio of the start [CI] | sparsity ratio (Def. 4.2) [CI] | zeros kept [CI] |",
+              "|---|---|---|---|"]
+    for tol, row in sparsity.sparsity_by_tolerance(root_dir, experiment["target_spam"], reps).items():
+      ratio, kept = (interval(*row[k], digits=3) if row[k] else "—" for k in ("sparsity_ratio", "zeros_kept"))
+      lines.append(f"| {'exact' if tol == 0 else f'{tol:g}'} | {interval(*row['zero_ratio'], digits=3)} | "
+                   f"{ratio} | {kept} |")
+    if "sparsity_ratio" in paper:
+      lines.append(f"\nThe paper reports a sparsity ratio of {paper['sparsity_ratio']}.")
+    lines += [""] + sparsity_along_lines(root_dir, out_dir, name, experiment, paper, reps)
+  return lines
+
+
+def sparsity_along_lines(root_dir, out_dir, name, experiment, paper, reps):
+  """The sparsity ratio per iteration of f2 and tolerance: a figure, a table, a sentence."""
+  table = sparsity.sparsity_along_training(root_dir, experiment["target_spam"], reps)
+  iterations = list(table[0.0])
+  figure = f"{name}_sparsity.png"
+  figures.sparsity_figure(table, paper.get("sparsity_ratio"), f"{name}: sparsity ratio of SPAM's weights along f2",
+                  os.path.join(out_dir, figure))
+  lines = ["Sparsity ratio (Def. 4.2) by the iteration of f2 at which it is measured (rows) and the "
+           "magnitude counted as zero (columns), IQM [95% CI] over seeds:", "",
+           f"![{name}: sparsity along training]({figure})", "",
+           "| iteration | " + " | ".join("exact" if t == 0 else f"≤ {t:g}" for t in table) + " |",
+           "|---" * (len(table) + 1) + "|"]
+  for iteration in iterations:
+    cells = [interval(*table[t][iteration], digits=2) if table[t][iteration] else "—" for t in table]
+    lines.append(f"| {iteration} | " + " | ".join(cells) + " |")
+  if "sparsity_ratio" in paper:
+    lines += ["", paper_sparsity_sentence(table, paper["sparsity_ratio"])]
+  return lines + [""]

@@ -1,0 +1,137 @@
+"""An experiment's summary: what summary.json holds per experiment, and its terminal table.
+
+Built in the parent from the units' results (spam_tf/running/worker.py): per stage
+(the source expert and each method's target runs) the eval curves of every seed,
+iterations to convergence (the paper's mean-curve criterion and per seed), final
+returns, the folders of each seed's unit and TensorBoard run (relative to
+root_dir), and for the autoencoder, the genome and SPAM's start what they measured.
+"""
+import os
+
+import numpy as np
+
+from spam_tf.analysis import statistics as st
+from spam_tf.rl import curves
+
+
+def _stage_summary(results, convergence_return):
+  """Aggregates per-seed train results (list over seeds) into one summary object."""
+  eval_returns = [r["eval_returns"] for r in results]
+  return {
+      "env_id": results[0]["env_id"],
+      "convergence_return": convergence_return,
+      "iterations_to_convergence": curves.iterations_to_convergence(
+          results[0]["eval_iterations"], eval_returns, convergence_return),
+      "iterations_to_convergence_per_seed": [r["iterations_to_convergence"] for r in results],
+      "final_eval_return": float(np.mean([r["final_eval_return"] for r in results])),
+      "final_eval_return_per_seed": [r["final_eval_return"] for r in results],
+      "final_stochastic_eval_return": float(np.mean([r["stochastic_eval_returns"][-1]
+                                                     for r in results])),
+      "eval_iterations": results[0]["eval_iterations"],
+      "eval_returns": eval_returns,
+      "stochastic_eval_returns": [r["stochastic_eval_returns"] for r in results],
+      "env_steps_per_seed": [r["env_steps"] for r in results],
+  }
+
+
+def _method_summary(root_dir, method, target_units, outcomes, threshold):
+  """One method's summary over seeds; target_units, outcomes: aligned with the seeds."""
+  summary = _stage_summary([o["target"] for o in outcomes], threshold)
+  summary.update(_dirs(root_dir, target_units))
+  summary["saved_models"] = [os.path.join(d, "saved_model") for d in summary["run_dirs"]]
+  summary["saved_model"] = summary["saved_models"][0]
+  sparsity = [o["sparsity"] for o in outcomes]
+  if all(x is not None for x in sparsity):
+    for key in ("zero_ratio", "start_zero_ratio", "sparsity_ratio", "zeros_kept_fraction"):
+      summary[key] = st.mean_or_none([x[key] for x in sparsity])
+    summary["per_seed_sparsity"] = sparsity
+  return summary
+
+
+def _dirs(root_dir, seed_units):
+  """Where each seed's unit keeps its files and its TensorBoard run, relative to root_dir."""
+  return {"run_dirs": [os.path.relpath(u.run_dir(root_dir), root_dir) for u in seed_units],
+          "log_dirs": [os.path.relpath(u.log_dir(root_dir), root_dir) for u in seed_units]}
+
+
+def summarize(root_dir, plan, results):
+  """summary.json's dict for one experiment. plan: experiment.Plan; results: {unit: result}."""
+  seeds, methods = plan.seeds, plan.methods
+  experts = [results[plan.experts[s]] for s in seeds]
+  summary = {"name": plan.experiment.name, "source": plan.experiment.source,
+             "target": plan.experiment.target, "seeds": list(seeds), "methods": list(methods),
+             "source_expert": _stage_summary(experts, experts[0]["convergence_return"])}
+  summary["source_expert"].update(_dirs(root_dir, [plan.experts[s] for s in seeds]))
+  if plan.autoencoders:
+    autoencoders = [results[plan.autoencoders[s]] for s in seeds]
+    summary["autoencoder"] = {
+        "reconstruction_mse": float(np.mean([a["reconstruction_mse"] for a in autoencoders])),
+        "zero_ratio": float(np.mean([a["zero_ratio"] for a in autoencoders])),
+        "reconstruction_mse_per_seed": [a["reconstruction_mse"] for a in autoencoders],
+        "zero_ratio_per_seed": [a["zero_ratio"] for a in autoencoders],
+        **_dirs(root_dir, [plan.autoencoders[s] for s in seeds]),
+    }
+  if plan.genomes:
+    summary["genome"] = _genome_summary(root_dir, plan, results)
+  for method in methods:
+    target_units = [plan.targets[(method, s)] for s in seeds]
+    outcomes = [results[u] for u in target_units]
+    summary[f"target_{method}"] = _method_summary(root_dir, method, target_units, outcomes,
+                                                  outcomes[0]["target"]["convergence_return"])
+  if "spam" in methods and "scratch" in methods:
+    spam_conv = summary["target_spam"]["iterations_to_convergence"]
+    scratch_conv = summary["target_scratch"]["iterations_to_convergence"]
+    summary["spam_converged_faster"] = (
+        None if spam_conv is None and scratch_conv is None else
+        scratch_conv is None or (spam_conv is not None and spam_conv < scratch_conv))
+  return summary
+
+
+def _genome_summary(root_dir, plan, results):
+  """The genome autoencoders (one per seed) and the zoo they learned from."""
+  genomes = [results[plan.genomes[s]] for s in plan.seeds]
+  summary = {key: [g[key] for g in genomes] for key in (
+      "held_out_relative_error", "held_out_mean_guess_error", "expert_relative_error", "train_relative_error",
+      "dead_output_fraction", "best_epoch")}
+  summary.update({key: genomes[0][key] for key in ("code_size", "compression_ratio", "dim",
+                                                   "zoo_members", "held_out_members")})
+  summary.update(_dirs(root_dir, [plan.genomes[s] for s in plan.seeds]))
+  summary["config"] = plan.genomes[plan.seeds[0]].config  # what the report groups code sizes by
+  summary["zoo"] = {"seeds": [u.seed for u in plan.zoo],
+                    "final_eval_returns": [results[u]["final_eval_return"] for u in plan.zoo],
+                    **_dirs(root_dir, plan.zoo)}
+  return summary
+
+
+def table(summary):
+  """A short human-readable table of one experiment's summary."""
+  def fmt(x):
+    return "never" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+  rows = [f"SPAM {summary['source']} -> {summary['target']} ({summary['name']}), seeds {summary['seeds']}",
+          f"{'stage':21s} {'iters to conv (mean)':>21s} {'per seed':>18s} {'final return':>13s} "
+          f"{'(stochastic)':>12s}"]
+  for stage in ["source_expert"] + [f"target_{m}" for m in summary["methods"]]:
+    s = summary[stage]
+    per_seed = s["iterations_to_convergence_per_seed"]
+    per_seed = str(per_seed) if len(per_seed) <= 4 else f"{sum(x is not None for x in per_seed)}/{len(per_seed)} reach"
+    rows.append(f"{stage:21s} {fmt(s['iterations_to_convergence']):>21s} "
+                f"{per_seed:>18s} {s['final_eval_return']:13.1f} "
+                f"{s['final_stochastic_eval_return']:12.1f}")
+  if "autoencoder" in summary:
+    ae = summary["autoencoder"]
+    line = f"autoencoder: reconstruction mse {fmt(ae['reconstruction_mse'])}, zero ratio {fmt(ae['zero_ratio'])}"
+    if "target_spam" in summary:
+      spam = summary["target_spam"]
+      line += (f"; after f2: sparsity ratio {fmt(spam['sparsity_ratio'])}, "
+               f"zeros kept {fmt(spam['zeros_kept_fraction'])}")
+    rows.append(line)
+  if "genome" in summary:
+    genome_summary = summary["genome"]
+    rows.append(f"genome autoencoder: code size {genome_summary['code_size']} (compression "
+                f"{genome_summary['compression_ratio']:.0f}x), relative error on validation zoo experts "
+                f"{np.mean(genome_summary['held_out_relative_error']):.3f} (the zoo's mean weights: "
+                f"{np.mean(genome_summary['held_out_mean_guess_error']):.3f}), on M* "
+                f"{np.mean(genome_summary['expert_relative_error']):.3f}, dead outputs "
+                f"{np.mean(genome_summary['dead_output_fraction']):.3f}")
+  return "\n".join(rows)
+
