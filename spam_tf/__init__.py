@@ -17,3 +17,6 @@ os.environ["TF_USE_LEGACY_KERAS"] = "1"
 # run as separate processes, one per core.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))  # what a Ray cluster's workers are sent
+REPO_DIR = os.path.dirname(PACKAGE_DIR)  # bin/ and configs/ live here in a checkout

@@ -18,6 +18,8 @@ import time
 import gin
 import numpy as np
 
+import spam_tf
+
 from spam_tf import files
 from spam_tf.rl import agents
 from spam_tf.rl import collect
@@ -25,7 +27,7 @@ from spam_tf.rl import envs as envs_lib
 from spam_tf.rl import policy as policy_lib
 from spam_tf.rl import train
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = spam_tf.REPO_DIR
 
 
 def raw_rounds(env_id, steps, seed=0):

@@ -3,11 +3,12 @@
 Backends:
   ray        a Ray task per unit; a unit's dependencies are passed as the object
              refs of their tasks, so Ray itself starts a unit once what it reads is
-             done (no scheduler here). Without an address, a local Ray starts in this
-             process with `workers` CPUs (default: the machine's cores) and stops with
-             it; with one, the same tasks go to that cluster. A task whose worker
-             process dies (killed, out of memory) is retried by Ray; the retry resumes
-             from the unit's latest checkpoint.
+             done (no scheduler here). Without an address, a local Ray of its own
+             starts in this process with `workers` CPUs (default: the machine's
+             cores) and stops with it, whatever other Ray runs on the machine or
+             RAY_ADDRESS names; with one, the same tasks go to that cluster. A
+             task whose worker process dies (killed, out of memory) is retried by
+             Ray; the retry resumes from the unit's latest checkpoint.
   inprocess  the units in dependency order in this process, for debugging.
 
 Units whose results are on disk are not run again, whatever the backend. The
@@ -18,6 +19,8 @@ does not depend on which units ran before it in the same process.
 import contextlib
 import os
 import socket
+
+import spam_tf
 
 from spam_tf.running import units as units_lib
 
@@ -165,7 +168,7 @@ def _start_ray(ray, workers, ray_address):
   if ray_address:
     try:
       ray.init(address=ray_address, log_to_driver=False,
-               runtime_env={"py_modules": [os.path.dirname(os.path.abspath(__file__))]})
+               runtime_env={"py_modules": [spam_tf.PACKAGE_DIR]})
     except Exception as e:  # pylint: disable=broad-except  (refused, timed out, bad token: all one line)
       text = str(e).strip().splitlines()
       raise EngineError(
@@ -173,5 +176,8 @@ def _start_ray(ray, workers, ray_address):
           "is it running, and for token authentication are RAY_AUTH_MODE=token and the cluster's "
           "token set (README)?") from None
     return
-  ray.init(num_cpus=workers or len(os.sched_getaffinity(0)), include_dashboard=False, log_to_driver=False,
-           object_store_memory=OBJECT_STORE_BYTES)
+  # address="local": always a Ray of our own. Without it ray.init joins the cluster that
+  # RAY_ADDRESS or the last `ray start` on this machine names (/tmp/ray/ray_current_cluster,
+  # left behind by a head that did not shut down cleanly), and refuses num_cpus there.
+  ray.init(address="local", num_cpus=workers or len(os.sched_getaffinity(0)), include_dashboard=False,
+           log_to_driver=False, object_store_memory=OBJECT_STORE_BYTES)

@@ -12,6 +12,8 @@ import time
 
 import numpy as np
 
+import spam_tf
+
 from spam_tf import files
 from spam_tf.running import bench
 
@@ -20,7 +22,7 @@ def collect(env_ids):
   """What made these results: command, commit, date, cores, the envs' raw step rates now."""
   try:
     commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=os.path.dirname(os.path.abspath(__file__)), check=True).stdout.strip()
+                            cwd=spam_tf.PACKAGE_DIR, check=True).stdout.strip()
   except (OSError, subprocess.CalledProcessError):
     commit = None
   rates = {}
