@@ -24,7 +24,7 @@ run: $(STAMP)
 	$(VENV)/bin/python bin/spam_main --source=CartPole-v1 --target=InvertedPendulum-v4 $(ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile tests
 
 bench: $(STAMP)
 	$(VENV)/bin/python bin/spam_bench $(ARGS)

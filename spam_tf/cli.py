@@ -50,11 +50,11 @@ def parse_seeds(text):
 def _user_errors():
   from spam_tf import files
   from spam_tf.rl import envs, train
-  from spam_tf.running import engine, experiment
+  from spam_tf.running import engine, experiment, reuse
   from spam_tf.spam import transfer
   # ValueError covers evaluate.PolicyLoadError; OSError a parent-side write that failed
   # (summary.json, run.json, config.gin).
-  return (envs.EnvError, experiment.ExperimentError, engine.EngineError, transfer.TransferError,
+  return (envs.EnvError, experiment.ExperimentError, engine.EngineError, reuse.StaleUnitError, transfer.TransferError,
           train.TrainingDiverged, files.RootLockedError, ValueError, FloatingPointError, OSError)
 
 
@@ -119,6 +119,9 @@ def define_sweep_flags():
                     "Root dirs of earlier sweeps (same code): a unit finished there with the same "
                     "identity (kind, env, method, seed, config, deps) is hard-linked into root_dir "
                     "instead of trained.")
+  flags.DEFINE_boolean("accept_stale_units", False,
+                       "With --reuse_units_from: also link units trained there under other settings "
+                       "(defaults, package versions, training code); the report lists them.")
   flags.DEFINE_list("experiments", [],
                     "Run only the sweep's experiments whose names match these shell patterns "
                     "(e.g. 'cp_to_ip_*'); default: all.")
@@ -137,6 +140,7 @@ def spam_sweep(argv):
     from spam_tf.running import summary as summary_lib, sweep  # heavy import (TensorFlow)
     summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
                               reuse_from=FLAGS.reuse_units_from, experiment_patterns=FLAGS.experiments,
+                              accept_stale=FLAGS.accept_stale_units,
                               **_engine_args())
   tables = [summary_lib.table(s) for s in summary["experiments"].values()]
   console.out("\n\n".join(tables) + "\n" + sweep.footer(FLAGS.root_dir, summary))

@@ -1,10 +1,10 @@
 """bin/spam_report's numbers and sentences on hand-made sweeps whose answers are computed by hand.
 
 No training: each test writes a summary.json with eval curves chosen so that every
-score, interval and verdict can be worked out on paper (four seeds; where the seeds
-agree, a bootstrap interval has no width).
+score, interval and verdict can be worked out on paper (eight seeds, the fewest at
+which a sign-flip test can give p = 2/256 < 5% after Holm over a handful of
+comparisons; where the seeds agree, an interval has no width).
 """
-import json
 import os
 
 import numpy as np
@@ -16,7 +16,7 @@ from spam_tf.analysis import report
 from spam_tf.analysis import text
 
 MAXIMUM = 10.0
-SEEDS = [0, 1, 2, 3]
+SEEDS = list(range(8))
 
 
 def curve(reach_at, budget=4, start=0.0):
@@ -33,21 +33,29 @@ def stage(curves, run_dirs=None):
           "run_dirs": run_dirs or [f"units/x/{id(curves)}/seed_{s}" for s in range(len(curves))]}
 
 
-def write_summary(root, experiments):
+def write_summary(root, experiments, code=None):
+  """root/summary.json, and a result.json for every unit it names that records the code
+  that trained it (code: {run_dir: code}; the others: commit 'abc1234', clean)."""
   os.makedirs(root, exist_ok=True)
   files.write_json(os.path.join(root, "summary.json"), {"experiments": experiments})
+  for experiment in experiments.values():
+    for key, stage_ in experiment.items():
+      for run_dir in stage_.get("run_dirs", []) if isinstance(stage_, dict) else []:
+        files.write_json(os.path.join(root, run_dir, "result.json"),
+                         {"code": (code or {}).get(run_dir, {"commit": "abc1234", "dirty": False})})
   return root
 
 
-def toy_experiment():
-  """scratch reaches the maximum at iterations [2, 3, 3, 4]; spam at 1 on every seed (from a
-  start return of 5); copy never (counts as budget 4 + 1 = 5)."""
-  return {"name": "toy", "source": "A-v0", "target": "B-v0", "seeds": SEEDS,
+def toy_experiment(seeds=8):
+  """scratch reaches the maximum at iterations [2, 3, 3, 4] (repeated over the seeds); spam
+  at 1 on every seed (from a start return of 5); copy never (counts as budget 4 + 1 = 5)."""
+  scratch = [curve(2), curve(3), curve(3), curve(4)] * (seeds // 4)
+  return {"name": "toy", "source": "A-v0", "target": "B-v0", "seeds": list(range(seeds)),
           "methods": ["scratch", "spam", "copy"],
-          "source_expert": stage([curve(1)] * 4),
-          "target_scratch": stage([curve(2), curve(3), curve(3), curve(4)]),
-          "target_spam": stage([curve(1, start=5.0)] * 4),
-          "target_copy": stage([curve(None)] * 4)}
+          "source_expert": stage([curve(1)] * seeds),
+          "target_scratch": stage(scratch),
+          "target_spam": stage([curve(1, start=5.0)] * seeds),
+          "target_copy": stage([curve(None)] * seeds)}
 
 
 @pytest.fixture
@@ -72,12 +80,13 @@ def test_per_method_scores_are_the_hand_computed_ones(toy_report):
   assert spam[3] == "0.90 [0.90, 0.90]"           # mean return (5 + 4 x 10) / 5 = 9, over 10
   assert spam[5] == "9.0 [9.0, 9.0]"              # the last 10 (here all 5) iterations' mean
   assert spam[6] == spam[7] == "1.00 [1.00, 1.00]"  # faster than scratch and copy on every pairing
-  assert spam[9].startswith("-2.0 [") and spam[9].endswith("better")  # 1 - [2, 3, 3, 4]: mean -2
+  # 1 - [2, 3, 3, 4, ...]: mean -2; all 8 negative, so p = 2/256, x5 comparisons (Holm) < 5%
+  assert spam[9].startswith("-2.0 [") and spam[9].endswith("better")
   copy = row(text_, "copy")
   assert copy[2] == "5.0 [5.0, 5.0]" and copy[3] == "0.00 [0.00, 0.00]"  # never: budget + 1
   assert copy[9].startswith("+2.0 [") and copy[9].endswith("worse")
   scratch = row(text_, "scratch")
-  assert scratch[2].startswith("3.0 [")            # IQM of [2, 3, 3, 4]: the middle two, 3 and 3
+  assert scratch[2].startswith("3.0 [")            # IQM of [2, 2, 3, 3, 3, 3, 4, 4]: the middle four
   assert scratch[9] == "—"
   for figure in ("toy.png", "toy_profile.png"):
     assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -87,7 +96,30 @@ def test_the_answer_names_what_the_intervals_show(toy_report):
   text_, _ = toy_report
   answer = next(line for line in text_.splitlines() if line.startswith("**toy**"))
   assert "SPAM reaches the maximum faster than `scratch` (paired difference in iterations to the maximum -2.0 [" in answer
-  assert "SPAM reaches the maximum faster than `copy` (paired difference in iterations to the maximum -4.0 [-4.0, -4.0]" in answer
+  assert ("SPAM reaches the maximum faster than `copy` (paired difference in iterations to the maximum "
+          "-4.0 [-4.0, -4.0], Holm-adjusted p = 0.0391)") in answer  # 5 x 2/256
+  table = text_[text_.index("## The answer\n"):text_.index("## The answer, per experiment")]
+  assert "| toy | spam | 2.0 [" in table and "| faster (-2.0) | faster (-4.0) |" in table
+  assert "| toy | copy | -2.0 [" in table and "| slower (+2.0) |  |" in table
+
+
+def test_four_seeds_can_carry_no_verdict(tmp_path):
+  """With 4 seeds the smallest sign-flip p-value is 2/16: spam faster on every seed is
+  still 'no difference', and the sentence says so."""
+  root = write_summary(str(tmp_path / "root"), {"toy": toy_experiment(seeds=4)})
+  text_ = open(report.write(root, str(tmp_path / "out"), reps=200)).read()
+  assert row(text_, "spam")[9].endswith("no difference")
+  assert "SPAM shows no detectable difference from `scratch`" in text_
+
+
+def test_the_header_says_which_code_trained_the_units(tmp_path):
+  experiments = {"toy": toy_experiment()}
+  clean = open(report.write(write_summary(str(tmp_path / "a"), experiments), str(tmp_path / "ra"), reps=100)).read()
+  assert "- every unit was trained at commit `abc1234` on a clean tree" in clean
+  dirty = experiments["toy"]["target_spam"]["run_dirs"][0]
+  mixed = open(report.write(write_summary(str(tmp_path / "b"), experiments, {dirty: {"commit": "def5678", "dirty": True}}),
+                            str(tmp_path / "rb"), reps=100)).read()
+  assert "- the units were trained at: 31 at commit `abc1234`; 1 at commit `def5678` (dirty tree)" in mixed
 
 
 def test_paper_sparsity_sentence_names_the_cells_that_reach_the_papers_ratio():
@@ -96,6 +128,19 @@ def test_paper_sparsity_sentence_names_the_cells_that_reach_the_papers_ratio():
       "The paper's sparsity ratio (0.7) is reached (IQM) only at: iteration 1 with |w| ≤ 0.01; "
       "iteration 2 with |w| ≤ 0.01.")
   assert text.paper_sparsity_sentence(table, 1.5).endswith("at no iteration and tolerance measured here.")
+
+
+def test_the_sparsity_sentence_looks_only_below_the_learning_rate_and_after_the_first_step():
+  table = {0.0: {1: (0.6, 0.5, 0.7), 2: (0.17, 0.1, 0.2), 5: (0.12, 0.1, 0.2)},
+           1e-3: {1: (0.9, 0.8, 1.0), 2: (0.31, 0.2, 0.4), 5: (0.2, 0.1, 0.3)},
+           1e-2: {1: (1.0, 1.0, 1.0), 2: (0.71, 0.7, 0.8), 5: (0.5, 0.4, 0.6)}}
+  sentence = text.sparsity_artefact_sentence(table, 0.71, learning_rate=0.007)
+  assert "at most about the learning rate (0.007)" in sentence
+  # 1e-2 is above the learning rate and iteration 1 is left out: the largest is 0.31.
+  assert sentence.endswith("the sparsity ratio is at most 0.31 (IQM, at iteration 2 with |w| ≤ 0.001), "
+                           "against the paper's 0.71.")
+  # f2's learning rate 0.0007 (the paper's 4.3): 1e-3 is above it too.
+  assert "at most 0.17 (IQM, at iteration 2 with exact zeros)" in text.sparsity_artefact_sentence(table, 0.71, 0.0007)
 
 
 def test_a_start_at_the_maximum_before_training_is_named_as_the_ceiling():
@@ -113,19 +158,19 @@ def test_a_start_at_the_maximum_before_training_is_named_as_the_ceiling():
 def genome_experiment(code_size, reach, seeds=SEEDS):
   """One code size of a genome group: scratch at iteration 4 on every seed, copy never,
   genome and genome_mean where `reach` says ({method: iteration})."""
-  shared = {"scratch": stage([curve(4)] * 4, [f"units/scratch/seed_{s}" for s in seeds]),
-            "copy": stage([curve(None)] * 4, [f"units/copy/seed_{s}" for s in seeds])}
+  shared = {"scratch": stage([curve(4)] * len(seeds), [f"units/scratch/seed_{s}" for s in seeds]),
+            "copy": stage([curve(None)] * len(seeds), [f"units/copy/seed_{s}" for s in seeds])}
   experiment = {"name": f"g_{code_size}", "source": "A-v0", "target": "B-v0", "seeds": seeds,
                 "methods": ["scratch", "copy", "genome", "genome_mean"],
-                "source_expert": stage([curve(1)] * 4),
+                "source_expert": stage([curve(1)] * len(seeds)),
                 "genome": {"code_size": code_size, "dim": 512, "compression_ratio": 512 / code_size,
                            "zoo_members": 8, "held_out_members": 2, "config": f"build_genome_autoencoder.code_size = {code_size}\nzoo.size = 3",
-                           **{k: [0.5] * 4 for k in ("held_out_relative_error", "held_out_mean_guess_error",
+                           **{k: [0.5] * len(seeds) for k in ("held_out_relative_error", "held_out_mean_guess_error",
                                                      "expert_relative_error", "dead_output_fraction", "best_epoch")}}}
   for method in shared:
     experiment[f"target_{method}"] = shared[method]
   for method, at in reach.items():
-    experiment[f"target_{method}"] = stage([curve(at)] * 4)
+    experiment[f"target_{method}"] = stage([curve(at)] * len(seeds))
   return experiment
 
 
@@ -144,18 +189,22 @@ def test_genome_candidates_speedups_and_verdicts_by_hand(tmp_path):
   assert candidates[("genome_mean", 8)]["speedup"] == (3.0, 3.0, 3.0)  # scratch 4 - 1 on every seed
   assert candidates[("genome", 4)]["speedup"] == (1.0, 1.0, 1.0)
   assert candidates[("genome_mean", 8)]["compression"] == 64.0
-  assert candidates[("genome_mean", 8)]["versus"]["copy"] == ((-4.0, -4.0, -4.0), "better")  # 1 - 5
+  versus_copy = candidates[("genome_mean", 8)]["versus"]["copy"]  # 1 - 5 on all 8 seeds: p = 2/256
+  assert (versus_copy["mean"], versus_copy["low"], versus_copy["high"]) == pytest.approx((-4.0, -4.0, -4.0))
+  # 4 candidates x 2 references, Holm: 8 x 2/256 = 0.0625 for the smallest: no verdict survives.
+  assert versus_copy["p"] == 2 / 256 and versus_copy["p_adjusted"] == pytest.approx(0.0625)
+  assert versus_copy["verdict"] == "no difference"
   assert references == {"copy": (-1.0, -1.0, -1.0)}  # never (5) against scratch's 4
 
 
 def test_the_tuning_pick_is_the_largest_speedup_on_the_tuning_seeds_judged_on_the_reported_ones(tmp_path):
-  tuning = genome_sweep(str(tmp_path / "tuning"), [100, 101, 102, 103], mean_8_at=1)  # picked: genome_mean, 8
+  tuning = genome_sweep(str(tmp_path / "tuning"), list(range(100, 108)), mean_8_at=1)  # picked: genome_mean, 8
   reported = genome_sweep(str(tmp_path / "reported"), SEEDS, mean_8_at=4)  # ... which ties scratch here
   assert genome_section.genome_pick(tuning, ["g_4", "g_8"], 200) == ("genome_mean", 8)
   text_ = open(report.write(reported, str(tmp_path / "out"), reps=200, tuning_root_dir=tuning)).read()
   pick = next(line for line in text_.splitlines() if line.startswith("**Picked on the tuning seeds**"))
   assert "`genome_mean` with code size 8" in pick
-  assert "vs `scratch` no difference (0.0 [0.0, 0.0])" in pick
+  assert "vs `scratch` no difference (+0.0 [+0.0, +0.0])" in pick
   assert pick.endswith("does not reach the maximum faster than all of `copy`, `scratch`.")
   with pytest.raises(ValueError, match="shares seeds"):
     genome_section.check_tuning_root(reported, reported)

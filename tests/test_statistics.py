@@ -44,20 +44,6 @@ def test_probability_of_improvement_exact_cases():
   assert st.probability_of_improvement([3, 1], [1, 2])[0] == pytest.approx(0.625)
 
 
-def test_paired_difference_mean_and_a_constant_shift():
-  mean, low, high = st.paired_difference([5, 7, 9], [4, 6, 8])
-  assert (mean, low, high) == (1.0, 1.0, 1.0)
-  mean, low, high = st.paired_difference([1, 2, 3, 10], [1, 2, 3, 2], reps=500, seed=1)
-  assert mean == 2.0 and low == 0.0 and 2.0 < high <= 8.0
-
-
-@pytest.mark.parametrize("low,high,lower_is_better,expected", [
-    (-5, -1, True, "better"), (1, 5, True, "worse"), (-1, 2, True, "no difference"),
-    (1, 5, False, "better"), (-5, -1, False, "worse"), (0, 0, False, "no difference")])
-def test_verdict_from_an_interval(low, high, lower_is_better, expected):
-  assert st.verdict(low, high, lower_is_better) == expected
-
-
 def test_reconstruction_breakdown():
   expert = np.array([-1.0, -2.0, 0.5, 0.25, 1.0, 2.0], np.float32)
   reconstruction = np.array([0.0, 0.1, 0.5, 0.0, 1.005, 1.5], np.float32)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from spam_tf.running import experiment as experiment_lib
-from tests.conftest import user_env
+from tests.conftest import descendants, user_env
 
 SMOKE_SWEEP = "configs/sweeps/smoke.gin"
 
@@ -227,17 +227,17 @@ def test_in_process_backend_gives_the_same_results_as_ray(ray_sweep, repo_root, 
   assert_same_results(root, str(tmp_path / "inprocess"))
 
 
-def ray_processes(cwd, marker="ray"):
-  """pids of processes started from cwd whose command line holds marker (Ray's own
-  processes keep the driver's working directory)."""
+def ray_processes(proc, marker="ray"):
+  """pids of the processes under proc (its own local Ray: GCS, raylet, workers, agents)
+  whose command line holds marker; other tests' Rays are not under it."""
   pids = []
-  for pid in filter(str.isdigit, os.listdir("/proc")):
+  for pid in descendants(proc.pid):
     try:
       cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-      if marker in cmdline and os.readlink(f"/proc/{pid}/cwd") == cwd:
-        pids.append(int(pid))
     except OSError:
       continue
+    if marker in cmdline:
+      pids.append(pid)
   return pids
 
 
@@ -253,7 +253,7 @@ def test_a_killed_ray_worker_is_retried(ray_sweep, repo_root, tmp_path):
   busy = []
   while not busy:  # Ray titles a worker by the task it runs (ray::IDLE between tasks)
     assert proc.poll() is None and time.time() < deadline, "no Ray worker running a unit"
-    busy = ray_processes(repo_root, "ray::execute_unit")
+    busy = ray_processes(proc, "ray::execute_unit")
   os.kill(busy[0], signal.SIGKILL)
   finish(proc)
   assert_same_results(root, killed_root)
@@ -263,22 +263,24 @@ def test_a_killed_sweep_resumes_to_the_same_results_and_leaves_no_ray_behind(ray
                                                                              tmp_path):
   root, _, _ = ray_sweep
   killed_root = str(tmp_path / "killed")
-  before = set(ray_processes(repo_root))
   proc = spam_sweep(repo_root, killed_root, output=subprocess.DEVNULL)
   pattern = os.path.join(killed_root, "units", "target", "**", "result.json")
   deadline = time.time() + 300
   while not glob.glob(pattern, recursive=True):
     assert proc.poll() is None and time.time() < deadline, "no target finished"
     time.sleep(0.05)
+  # Ray's processes share the driver's fate: the workers (which write into root_dir),
+  # raylet and GCS. (Its idle dashboard and runtime-env agents notice a dead raylet by
+  # polling and go a minute or two later; they never touch root_dir.)
+  ray = [p for p in ray_processes(proc) if not any(agent in open(f"/proc/{p}/cmdline").read()
+                                                   for agent in ("DashboardAgent", "RuntimeEnvAgent"))]
+  assert ray, "no Ray processes under the sweep"
   proc.send_signal(signal.SIGKILL)
   proc.wait(timeout=60)
-  # Ray's processes share the driver's fate: the workers (which write into root_dir),
-  # raylet and GCS at once. (Its idle dashboard and runtime-env agents notice a dead
-  # raylet by polling and go a minute or two later; they never touch root_dir.)
+
   def survivors():
-    return [p for p in set(ray_processes(repo_root)) - before
-            if not any(agent in open(f"/proc/{p}/cmdline").read()
-                       for agent in ("DashboardAgent", "RuntimeEnvAgent"))]
+    return [p for p in ray if os.path.exists(f"/proc/{p}") and
+            open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
   deadline = time.time() + 30
   while survivors() and time.time() < deadline:
     time.sleep(0.5)

@@ -12,6 +12,7 @@ import numpy as np
 
 from spam_tf import files
 from spam_tf.analysis import figures
+from spam_tf.analysis import paired
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import statistics as st
 from spam_tf.analysis import text
@@ -44,12 +45,12 @@ def genome_groups(experiments):
 def genome_candidates(root_dir, group, reps):
   """Every compression-based start of a group: {(method, code size): row} with its
   compression ratio, speed-up over scratch (scratch's iterations - its own, per seed:
-  IQM [CI]) and its paired difference in iterations from each other start (that the
-  experiment ran) with the verdict. Also the no-compression starts' speed-ups:
-  {method: (iqm, low, high)}."""
+  IQM [CI]) and its paired test in iterations against each other start the experiment
+  ran ("versus": {other: spam_tf.analysis.paired.compare}), Holm-corrected over all of the
+  group's. Also the no-compression starts' speed-ups: {method: (iqm, low, high)}."""
   first = group[0][1]
   dim = first["genome"]["dim"]
-  candidates, references = {}, {}
+  candidates, references, family = {}, {}, {}
   for index, (_, experiment) in enumerate(group):
     scores, _, _ = scores_lib.experiment_scores(experiment)
     if "scratch" not in scores:  # no speed-up to measure
@@ -64,13 +65,12 @@ def genome_candidates(root_dir, group, reps):
       if method not in code_sizes:
         references[method] = speedup
         continue
-      versus = {}
-      for other in scores:
-        if other not in GENOME_VARIANTS and other != method:
-          difference = st.paired_difference(scores[method]["iterations"], scores[other]["iterations"], reps)
-          versus[other] = (difference, st.verdict(*difference[1:], lower_is_better=True))
-      candidates[(method, code_sizes[method])] = {"compression": dim / code_sizes[method],
-                                                  "speedup": speedup, "versus": versus}
+      key = (method, code_sizes[method])
+      versus = {other: paired.compare(scores[method]["iterations"], scores[other]["iterations"])
+                for other in scores if other not in GENOME_VARIANTS and other != method}
+      family.update({(key, other): test for other, test in versus.items()})
+      candidates[key] = {"compression": dim / code_sizes[method], "speedup": speedup, "versus": versus}
+  paired.judge(family)
   return candidates, references
 
 
@@ -112,12 +112,13 @@ def genome_lines(root_dir, out_dir, group, reps, tuning_root_dir=None):
                   key=lambda m: ({"scratch": 0, "copy": 1}.get(m, 2), m))
   lines = [f"### {label}", "", f"![genome: {label}]({figure})", "",
            "Each compression-based start against every start without a genome autoencoder: paired "
-           "difference in iterations to the maximum (mean over seeds, negative: faster), 95% CI, and "
-           "the verdict; and the iterations it saves over scratch (IQM over seeds, as in the figure):", "",
+           "difference in iterations to the maximum (mean over seeds, negative: faster) with its 95% "
+           "interval, and the Holm-corrected verdict; and the iterations it saves over scratch (IQM over "
+           "seeds, as in the figure):", "",
            "| start | code size | compression | saved vs scratch IQM [CI] | " + " | ".join(f"vs {o}" for o in others) + " |",
            "|---" * (4 + len(others)) + "|"]
   for (method, code), row in sorted(candidates.items(), key=lambda item: (item[0][0] != "spam", item[0])):
-    cells = [f"{interval(*row['versus'][o][0])} {row['versus'][o][1]}" if o in row["versus"] else "—"
+    cells = [f"{paired.text(row['versus'][o])} {row['versus'][o]['verdict']}" if o in row["versus"] else "—"
              for o in others]
     lines.append(f"| {method} | {code} | {row['compression']:.0f}x | {interval(*row['speedup'])} | "
                  + " | ".join(cells) + " |")

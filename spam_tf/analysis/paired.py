@@ -25,10 +25,10 @@ import numpy as np
 ALPHA = 0.05
 EXACT_SEEDS = 14   # 2^14 sign vectors; beyond, DRAWS random ones
 DRAWS = 20000
-METHOD_LINE = ("paired differences over seeds: two-sided sign-flip permutation test (exact up to "
+METHOD_LINE = ("a two-sided sign-flip permutation test on the per-seed differences (exact up to "
                f"{EXACT_SEEDS} seeds, else {DRAWS:,} seeded sign flips), verdicts Holm-corrected over "
-               "each experiment's comparisons at 5%; intervals: the 95% inverted sign-flip test "
-               "(not corrected)")
+               "each experiment's comparisons at 5% (its null: the two starts are exchangeable within "
+               "a seed); intervals: the 95% inverted sign-flip test, not corrected")
 
 
 def sign_vectors(n, seed=0):
@@ -101,11 +101,19 @@ def verdict(mean, adjusted_p, lower_is_better, alpha=ALPHA):
   return "better" if (mean < 0) == lower_is_better else "worse"
 
 
-def judge(comparisons, lower_is_better=True):
+def judge(comparisons):
   """Holm over one family: {key: compare(...)} -> the same dicts with "p_adjusted" and
-  "verdict" added (in place, and returned)."""
+  "verdict" added (in place, and returned). A comparison is of (method - reference),
+  lower is better unless its dict says "lower_is_better": False."""
   keys = list(comparisons)
   for key, adjusted in zip(keys, holm([comparisons[k]["p"] for k in keys])):
     comparisons[key]["p_adjusted"] = float(adjusted)
-    comparisons[key]["verdict"] = verdict(comparisons[key]["mean"], adjusted, lower_is_better)
+    comparisons[key]["verdict"] = verdict(comparisons[key]["mean"], adjusted,
+                                          comparisons[key].get("lower_is_better", True))
   return comparisons
+
+
+def text(comparison, digits=1):
+  """'-2.5 [-4.4, -0.7]' (the mean difference and its 95% interval; no '-0.0')."""
+  mean, low, high = (round(comparison[k], digits) + 0.0 for k in ("mean", "low", "high"))
+  return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"

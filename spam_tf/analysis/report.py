@@ -6,6 +6,7 @@ tables, figures and generated sentences (tables, figures, text), and the genome
 section (genome_section). The paper's own numbers (../shared/seeds/000_9d4e88c8341d3aa2.txt,
 Tables 1-4), PAPER below, are the only constants.
 """
+import collections
 import os
 
 import numpy as np
@@ -13,6 +14,7 @@ import numpy as np
 from spam_tf import files
 from spam_tf.analysis import figures
 from spam_tf.analysis import genome_section
+from spam_tf.analysis import paired
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import statistics as st
 from spam_tf.analysis import tables
@@ -38,30 +40,57 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
   os.makedirs(out_dir, exist_ok=True)
   experiments, provenance = scores_lib.load(root_dir)
   lines = ["# SPAM: does an autoencoder-compressed expert give a better starting point?", ""]
-  lines += _provenance_lines(provenance, experiments)
-  sections, verdicts = [], []
+  lines += _provenance_lines(provenance, experiments) + _code_lines(root_dir, experiments, provenance)
+  sections, verdicts, answers = [], [], []
   for name, experiment in experiments.items():
     if "genome" in experiment:  # one section for all code sizes of a pair, below
       continue
-    section, verdict = _experiment_section(root_dir, out_dir, name, experiment, reps)
+    section, verdict, rows = _experiment_section(root_dir, out_dir, name, experiment, reps)
     sections += section
     if verdict:
       verdicts.append((name, verdict))
+    if rows is not None and "scratch" in rows:
+      answers.append((name, scores_lib.experiment_scores(experiment)[0], rows))
   groups = genome_section.genome_groups(experiments)
   if groups:
     sections += ["## Beyond the paper: a genome autoencoder trained on a zoo of experts", ""]
     for group in groups:
       sections += genome_section.genome_lines(root_dir, out_dir, group, reps, tuning_root_dir)
+  if answers:
+    lines += ["## The answer", ""] + tables.answer_table(answers, reps)
   lines += ["## The answer, per experiment", ""] if verdicts else []
   for name, verdict in verdicts:
     unmapped = PAPER.get(name, {}).get("unmapped")
     if unmapped in experiments:
-      verdict = verdict + text.mapping_sentences(experiments[name], experiments[unmapped], reps)
+      verdict = verdict + text.mapping_sentences(experiments[name], experiments[unmapped])
     lines += [f"**{name}**: " + " ".join(verdict), ""]
   lines += sections
   path = os.path.join(out_dir, "REPORT.md")
   files.write_text(path, "\n".join(lines) + "\n")
   return path
+
+
+def _code_lines(root_dir, experiments, provenance):
+  """What code trained the units (each result.json's commit) and which units were taken
+  from other roots although trained under other settings."""
+  codes = collections.Counter()
+  for experiment in experiments.values():
+    for stage in [v for k, v in experiment.items() if k == "source_expert" or k.startswith("target_")]:
+      for run_dir in stage["run_dirs"]:
+        code = files.read_json(os.path.join(root_dir, run_dir, files.RESULT_FILE)).get("code") or {}
+        codes[(code.get("commit"), code.get("dirty"))] += 1
+  if len(codes) == 1 and next(iter(codes))[0] and next(iter(codes))[1] is False:
+    line = f"- every unit was trained at commit `{next(iter(codes))[0]}` on a clean tree"
+  else:
+    line = "- the units were trained at: " + "; ".join(
+        f"{count} at {f'commit `{commit}`' if commit else 'an unrecorded commit'}"
+        + (" (dirty tree)" if dirty else "") for (commit, dirty), count in codes.most_common())
+  stale = [s for i in provenance.get("invocations", ()) for s in i.get("stale_units_accepted", ())]
+  lines = [line] + ([f"- {len(stale)} units were linked from other roots although trained under other "
+                     "settings (`--accept_stale_units`):"] + [f"  - `{s['unit']}` from `{s['from']}`: "
+                                                               f"{'; '.join(s['differences'])}" for s in stale]
+                    if stale else [])
+  return lines + [f"- paired tests: {paired.METHOD_LINE}.", ""]
 
 
 def _provenance_lines(provenance, experiments):
@@ -91,13 +120,13 @@ def _provenance_lines(provenance, experiments):
          if len(provenance.get("invocations", ())) > 1 else ""),
       "- scores per seed: iterations to first reach the task maximum with the greedy policy "
       "(a seed that never does counts as the budget + 1); normalised area under the eval curve "
-      "(mean return / maximum; greedy and stochastic); intervals are 95% stratified-bootstrap "
-      "(rliable) for IQMs and probabilities of improvement, 95% percentile bootstrap over seeds "
-      "for paired differences (methods share seeds: same initialisation, same env seeds).",
-      ""]
+      "(mean return / maximum; greedy and stochastic); IQMs and probabilities of improvement "
+      "with 95% stratified-bootstrap intervals (rliable); methods share seeds (the same "
+      "initialisation, the same env seeds), so their per-seed differences are paired"]
 
 
 def _experiment_section(root_dir, out_dir, name, experiment, reps):
+  """An experiment's section: (lines, its verdict sentences, its comparisons' rows)."""
   paper = PAPER.get(name, {})
   title = f"{name}: {experiment['source']} → {experiment['target']}"
   lines = [f"## {title}", "", f"Paper: {paper.get('figure', '—')}" + (f", {paper['table']}" if "table" in paper else ""), ""]
@@ -113,7 +142,7 @@ def _experiment_section(root_dir, out_dir, name, experiment, reps):
               f"seeds below the maximum in any of the last 10 iterations: "
               f"{int(np.sum(np.min(np.asarray(expert['eval_returns'])[:, -10:], axis=1) < expert['convergence_return']))}"
               f" of {len(final)}.", ""]
-    return lines, None
+    return lines, None, None
   scores, maximum, budget = scores_lib.experiment_scores(experiment)
   rows = scores_lib.comparisons(scores, reps)
   figures.curve_figure({m: experiment[f"target_{m}"]["eval_returns"] for m in experiment["methods"]}, maximum,
@@ -129,4 +158,4 @@ def _experiment_section(root_dir, out_dir, name, experiment, reps):
   verdict = text.verdict_sentences(rows)
   if "autoencoder" in experiment:
     lines += tables.reconstruction_lines(root_dir, out_dir, name, experiment, paper, reps)
-  return lines, verdict
+  return lines, verdict, rows

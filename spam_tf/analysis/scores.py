@@ -13,6 +13,7 @@ from typing import Callable
 import numpy as np
 
 from spam_tf import files
+from spam_tf.analysis import paired
 from spam_tf.analysis import statistics as st
 
 
@@ -24,6 +25,9 @@ class Score:
   of: Callable
   digits: int = 1
 
+
+# Starts that use no autoencoder: what an autoencoder's start must beat to show it adds something.
+NO_AUTOENCODER = ("copy", "prune", "relu", "relu_prune", "noise", "zoo_mean")
 
 SCORES = {
     "iterations": Score("iterations IQM [CI]", lambda greedy, stochastic, maximum: st.iterations_to_max(greedy, maximum)),
@@ -64,33 +68,37 @@ def experiment_scores(experiment):
   return scores, maximum, budget
 
 
+def references(method, methods):
+  """The starts a method's iterations are tested against: scratch, copy, and for a start
+  made with an autoencoder every start present that uses none (NO_AUTOENCODER)."""
+  found = [r for r in ("scratch", "copy") if r in methods and r != method and method != "scratch"]
+  if method != "scratch" and method not in NO_AUTOENCODER:
+    found += [r for r in methods if r in NO_AUTOENCODER and r not in found]
+  return found
+
+
 def comparisons(scores, reps):
-  """Per method: IQM intervals of every score, P(method beats scratch / copy), P(spam
-  beats method), and the paired difference in iterations from scratch (and copy, and
-  spam's from it) with its verdict."""
-  rows = {}
+  """Per method: IQM intervals of every score, its mean start return, P(method beats
+  scratch / copy) and P(spam beats method) (rliable), and its paired tests
+  (spam_tf.analysis.paired), Holm-corrected over all of the experiment's:
+  row["vs"][reference] in iterations to the maximum against each of `references`, and
+  row["stochastic_vs_scratch"] in the stochastic AUC (higher is better)."""
+  rows, family = {}, {}
   for method, s in scores.items():
     row = {f"{name}_iqm": st.iqm_interval(s[name], reps) for name in SCORES}
-    row["start_mean"] = float(np.mean(s["start"]))
-    if "scratch" in scores and method != "scratch":  # the stochastic policy, paired, higher is better
-      row["stochastic_minus_scratch"] = st.paired_difference(s["auc_stochastic"],
-                                                             scores["scratch"]["auc_stochastic"], reps)
-    for reference in ("scratch", "copy"):
+    row["start_mean"], row["vs"] = float(np.mean(s["start"])), {}
+    for reference in references(method, list(scores)):
+      row["vs"][reference] = family[(method, reference)] = paired.compare(
+          s["iterations"], scores[reference]["iterations"])
+    if "scratch" in scores and method != "scratch":
+      row["stochastic_vs_scratch"] = family[(method, "scratch", "stochastic")] = {
+          **paired.compare(s["auc_stochastic"], scores["scratch"]["auc_stochastic"]), "lower_is_better": False}
+    for reference in ("scratch", "copy"):  # fewer iterations is better: P(X > Y) on negated ones
       if reference in scores and reference != method:
-        row.update(_versus(reference, s["iterations"], scores[reference]["iterations"], reps))
+        row[f"p_beats_{reference}"] = st.probability_of_improvement(-s["iterations"],
+                                                                    -scores[reference]["iterations"], reps)
     if "spam" in scores and method != "spam":
-      row["p_spam_beats"] = st.probability_of_improvement(-scores["spam"]["iterations"],
-                                                          -s["iterations"], reps)
-      row["spam_minus"] = st.paired_difference(scores["spam"]["iterations"], s["iterations"], reps)
-      row["spam_verdict"] = st.verdict(*row["spam_minus"][1:], lower_is_better=True)
+      row["p_spam_beats"] = st.probability_of_improvement(-scores["spam"]["iterations"], -s["iterations"], reps)
     rows[method] = row
+  paired.judge(family)
   return rows
-
-
-def _versus(reference, iterations, reference_iterations, reps):
-  """A method's iterations [seeds] against a reference's: P(faster), the paired
-  difference and its verdict (fewer iterations is better: P(X > Y) on negated ones)."""
-  difference = st.paired_difference(iterations, reference_iterations, reps)
-  return {f"p_beats_{reference}": st.probability_of_improvement(-iterations, -reference_iterations, reps),
-          f"minus_{reference}": difference,
-          f"verdict_{reference}": st.verdict(*difference[1:], lower_is_better=True)}

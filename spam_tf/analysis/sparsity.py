@@ -4,6 +4,7 @@ Per layer what the reconstruction zeroed and copied of M*, and the paper's zero
 and sparsity ratios (Defs. 4.1, 4.2) per magnitude counted as zero and per
 iteration of f2 at which they are measured.
 """
+import json
 import os
 
 from spam_tf import files
@@ -66,3 +67,15 @@ def sparsity_by_tolerance(root_dir, stage_summary, reps):
                   "sparsity_ratio": st.iqm_interval(sparsity, reps) if sparsity else None,
                   "zeros_kept": st.iqm_interval(kept, reps) if kept else None}
   return table
+
+
+def f2_learning_rate(root_dir, stage_summary):
+  """f2's initial learning rate, from the first unit's identity.json (its effective
+  config), or None where the unit records none (made before identities did)."""
+  family_dir = os.path.dirname(os.path.join(root_dir, stage_summary["run_dirs"][0]))
+  path = os.path.join(family_dir, "identity.json")
+  if not os.path.isfile(path):
+    return None
+  config = json.loads(files.read_json(path)["identity"])["effective_config"]
+  agent = config.get("target/make_agent", {}).get("algorithm", "reinforce")
+  return config.get(f"target/{agent}_agent", {}).get("learning_rate")

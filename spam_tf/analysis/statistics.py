@@ -78,26 +78,6 @@ def probability_of_improvement(x, y, reps=BOOTSTRAP_REPS, seed=0):
   return float(point["p"][0]), float(interval["p"][0, 0]), float(interval["p"][1, 0])
 
 
-def paired_difference(x, y, reps=BOOTSTRAP_REPS, seed=0):
-  """Mean of the per-seed differences x - y with a percentile-bootstrap 95% interval
-  (seeds resampled together): (mean, low, high). x, y: [seeds], aligned by seed."""
-  differences = np.asarray(x, np.float64) - np.asarray(y, np.float64)
-  rng = np.random.RandomState(seed)
-  draws = differences[rng.randint(0, len(differences), size=(reps, len(differences)))].mean(axis=1)
-  tail = (1 - CONFIDENCE) / 2 * 100
-  low, high = np.percentile(draws, [tail, 100 - tail])
-  return float(differences.mean()), float(low), float(high)
-
-
-def verdict(low, high, lower_is_better):
-  """What an interval of (method - reference) says: 'better', 'worse' or 'no difference'
-  (the interval contains 0)."""
-  if low <= 0 <= high:
-    return "no difference"
-  below = high < 0
-  return "better" if below == lower_is_better else "worse"
-
-
 def reconstruction_breakdown(expert, reconstruction, rtol=0.01):
   """What the autoencoder did to each weight of one layer (or the whole vector).
 

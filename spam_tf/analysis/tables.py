@@ -3,21 +3,22 @@ method's scores and comparisons, and what the reconstruction and f2 did to the w
 import os
 
 from spam_tf.analysis import figures
+from spam_tf.analysis import paired
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import sparsity
 from spam_tf.analysis import statistics as st
-from spam_tf.analysis.text import fmt, interval, paper_sparsity_sentence
+from spam_tf.analysis.text import fmt, interval, paper_sparsity_sentence, sparsity_artefact_sentence
 from spam_tf.rl import curves as curves_lib
 
 
 def paper_table(paper, experiment, scores, rows, maximum):
   """The paper's iterations to convergence beside ours (its mean-curve criterion and per seed)."""
-  lines = ["| | paper (iterations, mean curve) | here: mean curve | here: per-seed IQM [95% CI] | verdict (paired, vs scratch) |",
+  lines = ["| | paper (iterations, mean curve) | here: mean curve | here: per-seed IQM [95% CI] | verdict (paired, Holm, vs scratch) |",
            "|---|---|---|---|---|"]
   for method, label in (("scratch", "Expert Model (scratch)"), ("spam", "SPAM")):
     curves = experiment[f"target_{method}"]["eval_returns"]
     ours = curves_lib.iterations_to_convergence(range(len(curves[0])), curves, maximum)
-    verdict = rows[method].get("verdict_scratch", "—")
+    verdict = rows[method]["vs"]["scratch"]["verdict"] if "scratch" in rows[method]["vs"] else "—"
     lines.append(f"| {label} | {paper[method]} | {'never' if ours is None else ours} | "
                  f"{interval(*rows[method]['iterations_iqm'])} | {verdict} |")
   return lines + [""]
@@ -34,16 +35,13 @@ def controls_table(rows, budget):
   for method, row in rows.items():
     def p(key):
       return interval(*row[key], digits=2) if key in row else "—"
-    paired = (f"{row['minus_scratch'][0]:+.1f} [{row['minus_scratch'][1]:+.1f}, {row['minus_scratch'][2]:+.1f}] "
-              f"{row['verdict_scratch']}") if "minus_scratch" in row else "—"
-    stochastic = "—"
-    if "stochastic_minus_scratch" in row:
-      mean, low, high = row["stochastic_minus_scratch"]
-      stochastic = (f"{mean:+.3f} [{low:+.3f}, {high:+.3f}] "
-                    f"{st.verdict(low, high, lower_is_better=False)}")
+    versus = row["vs"].get("scratch")
+    iterations = f"{paired.text(versus)} {versus['verdict']}" if versus else "—"
+    stochastic = row.get("stochastic_vs_scratch")
+    stochastic = f"{paired.text(stochastic, 3)} {stochastic['verdict']}" if stochastic else "—"
     cells = [interval(*row[f"{name}_iqm"], digits=score.digits) for name, score in scores_lib.SCORES.items()]
     lines.append(f"| {method} | {row['start_mean']:.1f} | " + " | ".join(cells) + " | "
-                 f"{p('p_beats_scratch')} | {p('p_beats_copy')} | {p('p_spam_beats')} | {paired} | {stochastic} |")
+                 f"{p('p_beats_scratch')} | {p('p_beats_copy')} | {p('p_spam_beats')} | {iterations} | {stochastic} |")
   return lines + [""]
 
 
@@ -89,5 +87,31 @@ def sparsity_along_lines(root_dir, out_dir, name, experiment, paper, reps):
     cells = [interval(*table[t][iteration], digits=2) if table[t][iteration] else "—" for t in table]
     lines.append(f"| {iteration} | " + " | ".join(cells) + " |")
   if "sparsity_ratio" in paper:
-    lines += ["", paper_sparsity_sentence(table, paper["sparsity_ratio"])]
+    lines += ["", paper_sparsity_sentence(table, paper["sparsity_ratio"]) + " " + sparsity_artefact_sentence(
+        table, paper["sparsity_ratio"], sparsity.f2_learning_rate(root_dir, experiment["target_spam"]))]
+  return lines + [""]
+
+
+def answer_table(answers, reps):
+  """The report's answer, one row per experiment and start: the iterations it saves over
+  scratch (IQM [95% CI] of scratch's minus its own, per seed) and its Holm-corrected
+  verdict against scratch, copy and every start without an autoencoder.
+  answers: [(experiment name, {method: scores}, comparisons rows)]."""
+  columns = ["scratch", "copy"] + [m for m in scores_lib.NO_AUTOENCODER if m != "copy"]
+  columns = [c for c in columns if any(c in rows for _, _, rows in answers)]
+  lines = ["Each start against scratch, copy and every start without an autoencoder: iterations to the "
+           "task maximum, paired over seeds. A cell is the verdict of the Holm-corrected sign-flip test "
+           "(faster / slower; \"·\" where it finds no difference) with the mean paired difference in "
+           "iterations (negative: faster); empty where the two were not compared.", "",
+           "| experiment | start | iterations saved vs scratch, IQM [95% CI] | "
+           + " | ".join(f"vs {c}" for c in columns) + " |", "|---" * (len(columns) + 3) + "|"]
+  words = {"better": "faster", "worse": "slower", "no difference": "·"}
+  for name, scores, rows in answers:
+    for method, row in rows.items():
+      if method == "scratch":
+        continue
+      saved = st.iqm_interval(scores["scratch"]["iterations"] - scores[method]["iterations"], reps)
+      cells = [f"{words[row['vs'][c]['verdict']]} ({row['vs'][c]['mean']:+.1f})" if c in row["vs"] else ""
+               for c in columns]
+      lines.append(f"| {name} | {method} | {interval(*saved)} | " + " | ".join(cells) + " |")
   return lines + [""]

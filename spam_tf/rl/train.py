@@ -65,8 +65,8 @@ def seed_everything(seed: int):
   tf.config.experimental.enable_op_determinism()
 
 
-@gin.configurable(denylist=["env_id", "run_dir", "log_dir", "seed", "start_fn", "label", "hparams"])
-def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=None,
+@gin.configurable(denylist=["env_id", "run_dir", "log_dir", "seed", "start_fn", "label", "hparams", "record"])
+def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=None, record=None,
                iterations=100, batch_steps=5000, num_envs=8, eval_episodes=5,
                eval_interval=1, checkpoint_interval=10, convergence_return=None,
                weight_snapshots=(1, 2, 5, 10, 20, 50)):
@@ -77,6 +77,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
     M_SPAM); it gets the seeded fresh initialisation, so parts it does not fill
     match the scratch baseline of the same seed.
   hparams: None, or {name: str/int/float} logged through TensorBoard's HParams plugin.
+  record: None, or more JSON fields for result.json (e.g. the code that trained it).
   weight_snapshots: iterations after which the actor's weights are kept.
   convergence_return: the task maximum (default: the env's step limit).
   Returns the result dict: eval_iterations [E], eval_returns [E] (iteration 0 is the
@@ -115,8 +116,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
     if iteration % checkpoint_interval == 0 and iteration < iterations:
       stage.checkpoints.save(iteration, history)
   stochastic_eval_returns = stage.finish(iterations, history)
-  result = _result(env_id, seed, iterations, stage, history, stochastic_eval_returns,
-                   first_iteration_done)
+  result = {**_result(env_id, seed, iterations, stage, history, stochastic_eval_returns,
+                      first_iteration_done), **(record or {})}
   files.write_json(result_path, result)
   return result
 

@@ -26,6 +26,7 @@ from spam_tf.rl import envs as envs_lib
 from spam_tf.rl import snapshots
 from spam_tf.rl import train
 from spam_tf.rl import weights as weights_lib
+from spam_tf.running import identity
 from spam_tf.running import units as units_lib
 from spam_tf.spam import autoencoder  # noqa: F401  (registers its configurables, which configs bind)
 from spam_tf.spam import genome as genome_lib
@@ -118,7 +119,7 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
     result.zoo = _zoo_units(experiment, seeds, text)
   for s in seeds:
     expert = units_lib.Unit("expert", experiment.source, s, units_lib.config_for("expert", text),
-                            external_dir=external.get(s))
+                            external_dir=external.get(s), identity=identity.of_unit("expert"))
     result.experts[s] = expert
     helpers = _helper_units(experiment, s, methods, text, expert, result.zoo)
     if "autoencoder" in helpers:
@@ -140,8 +141,8 @@ def _zoo_units(experiment, seeds, config_text):
   if overlap:
     raise ExperimentError(f"{experiment.name}: zoo seeds {overlap} are also experiment seeds "
                           f"(an M* would be in the zoo): raise zoo.first_seed")
-  return [units_lib.Unit("expert", experiment.source, s, units_lib.config_for("expert", config_text))
-          for s in train_seeds + held_out_seeds]
+  return [units_lib.Unit("expert", experiment.source, s, units_lib.config_for("expert", config_text),
+                         identity=identity.of_unit("expert")) for s in train_seeds + held_out_seeds]
 
 
 def _helper_units(experiment, seed, methods, config_text, expert, zoo):
@@ -150,8 +151,8 @@ def _helper_units(experiment, seed, methods, config_text, expert, zoo):
   helpers = {}
   for kind in sorted({start_points.reads(m) for m in methods} - {None, "expert", "zoo"}):
     deps = (expert,) if kind == "autoencoder" else (expert, *zoo)
-    helpers[kind] = units_lib.Unit(kind, experiment.source, seed,
-                                   units_lib.config_for(kind, config_text), deps=deps)
+    helpers[kind] = units_lib.Unit(kind, experiment.source, seed, units_lib.config_for(kind, config_text),
+                                   deps=deps, identity=identity.of_unit(kind))
   return helpers
 
 
@@ -159,11 +160,12 @@ def _target_unit(experiment, seed, method, config_text, expert, helpers, zoo):
   reads = start_points.reads(method)
   if reads is None:  # scratch, no source: one run serves every experiment with this target and f2
     return units_lib.Unit("target", experiment.target, seed, units_lib.config_for("target", config_text),
-                          method=method)
+                          method=method, identity=identity.of_unit("target"))
   deps = {"expert": (expert,), "zoo": (expert, *zoo)}.get(reads) or (expert, helpers.get(reads))
   return units_lib.Unit("target", experiment.target, seed,
                         units_lib.config_for("target", config_text, reads=("transfer", reads)),
-                        method=method, source=experiment.source, deps=deps)
+                        method=method, source=experiment.source, deps=deps,
+                        identity=identity.of_unit("target", reads))
 
 
 def _check_expert_dir(expert_root, seed, source):

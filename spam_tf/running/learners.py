@@ -23,6 +23,7 @@ from spam_tf.analysis import statistics as st
 from spam_tf.rl import envs as envs_lib
 from spam_tf.rl import train
 from spam_tf.running import engine
+from spam_tf.running import identity
 from spam_tf.running import experiment
 from spam_tf.running import units as units_lib
 from spam_tf.running import worker
@@ -107,7 +108,8 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
     batch_steps[candidate] = train.configured("target")["batch_steps"]
     for env_id in env_ids:
       for s in seeds:  # a run from scratch is a scratch target unit of that config
-        runs[(candidate, env_id, s)] = units_lib.Unit("target", env_id, s, config, method="scratch")
+        runs[(candidate, env_id, s)] = units_lib.Unit("target", env_id, s, config, method="scratch",
+                                                      identity=identity.of_unit("target"))
   engine.check_backend(backend, ray_address)
   os.makedirs(root_dir, exist_ok=True)
   with files.RootLock(root_dir):
@@ -117,7 +119,7 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
          for (c, e, s), unit in runs.items()], console.stream(), "learner search", console.log_path())
     try:
       results = engine.run(list(runs.values()), root_dir, worker.execute_unit,
-                           console.worker_state(), backend, workers, ray_address, display.refresh)
+                           identity.worker_state(console.worker_state()), backend, workers, ray_address, display.refresh)
     finally:
       display.close()
   table = {}

@@ -45,7 +45,7 @@ class InvocationClock:
     self.path, self.interval = os.path.join(root_dir, self.FILE), interval
     self.invocations = files.read_json(self.path) if os.path.exists(self.path) else []
     self.entry = {key: provenance[key] for key in ("date", "commit", "command", "started_unix",
-                                                   "units_reused_from")}
+                                                   "units_reused_from", "stale_units_accepted")}
     self.entry["seconds"] = 0.0
     self.invocations.append(self.entry)
     self.last = 0.0

@@ -34,7 +34,9 @@ import gin
 from spam_tf import files
 from spam_tf.running import engine
 from spam_tf.running import experiment as experiment_lib
+from spam_tf.running import identity
 from spam_tf.running import provenance as provenance_lib
+from spam_tf.running import reuse
 from spam_tf.running import summary as summary_lib
 from spam_tf.running import units as units_lib
 from spam_tf.running import worker
@@ -95,11 +97,13 @@ def select(experiments, patterns):
 
 def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_bindings=(),
         backend="ray", workers=None, ray_address=None, log_file=SWEEP_LOG_FILE, run_spec=None,
-        title=None, make_summary=lambda summaries: {"experiments": summaries}, reuse_from=()):
+        title=None, make_summary=lambda summaries: {"experiments": summaries}, reuse_from=(),
+        accept_stale=False):
   """Runs (or resumes) the experiments' units, then writes summary.json (last, still
   holding the root's lock): make_summary({name: experiment summary}). Returns it.
   reuse_from: root dirs of earlier sweeps whose finished units with the same identity
-  are linked in instead of trained (spam_tf.running.units.reuse_finished)."""
+  are linked in instead of trained (spam_tf.running.reuse); accept_stale: link those
+  trained there under other settings too (recorded in provenance)."""
   plans = [experiment_lib.plan(e, seeds, methods, gin_files, gin_bindings) for e in experiments]
   names = [e.name for e in experiments]
   if len(set(names)) != len(names):
@@ -117,8 +121,10 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     logging.info("%s: %d experiments, %d units, seeds %s, backend %s, root_dir %s", title,
                  len(plans), len(all_units), list(seeds), backend, root_dir)
     provenance = provenance_lib.collect({e for p in plans for e in (p.experiment.source, p.experiment.target)})
-    reused = [units_lib.reuse_finished(root_dir, u, reuse_from) for u in all_units]  # deps first; before the display counts
-    provenance["units_reused_from"] = {r: reused.count(r) for r in reuse_from if reused.count(r)}
+    reused, stale = reuse.link_all(root_dir, all_units, reuse_from, accept_stale)  # before the display counts
+    provenance["units_reused_from"] = {r: list(reused.values()).count(r) for r in reuse_from
+                                       if r in reused.values()}
+    provenance["stale_units_accepted"] = stale
     results, clock = _run_units(root_dir, plans, all_units, provenance, title, backend, workers, ray_address)
     summary = make_summary({p.experiment.name: summary_lib.summarize(root_dir, p, results) for p in plans})
     provenance["wall_seconds"] = time.time() - provenance["started_unix"]
@@ -147,7 +153,7 @@ def _run_units(root_dir, plans, all_units, provenance, title, backend, workers, 
     clock.tick()
 
   try:
-    results = engine.run(all_units, root_dir, worker.execute_unit, console.worker_state(),
+    results = engine.run(all_units, root_dir, worker.execute_unit, identity.worker_state(console.worker_state()),
                          backend, workers, ray_address, on_poll, finished)
   finally:
     display.close()
@@ -192,7 +198,7 @@ def _labels(plans):
 
 
 def run_sweep(sweep_file, root_dir, seeds=None, gin_files=(), gin_bindings=(), reuse_from=(),
-              experiment_patterns=(), **engine_args):
+              experiment_patterns=(), accept_stale=False, **engine_args):
   """bin/spam_sweep: runs a sweep file (its experiments matching experiment_patterns, or
   all); writes and returns summary.json's dict."""
   experiments, methods, seeds, sweep_files, sweep_bindings = load(sweep_file, seeds)
@@ -207,7 +213,7 @@ def run_sweep(sweep_file, root_dir, seeds=None, gin_files=(), gin_bindings=(), r
              make_summary=lambda summaries: {
                  "sweep": sweep_file, "seeds": list(seeds), "experiments": summaries,
                  "config": "config.gin", "logs": "logs", "log": SWEEP_LOG_FILE},
-             reuse_from=reuse_from, **engine_args)
+             reuse_from=reuse_from, accept_stale=accept_stale, **engine_args)
 
 
 def run_single(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),

@@ -4,8 +4,10 @@ A unit is one trained thing: a source expert (kind 'expert'), an autoencoder on
 that expert ('autoencoder'), a genome autoencoder on a zoo of experts
 ('genome', spam_tf/spam/genome.py) or one f2 run on the target ('target', with its
 start-point method). Its identity is what determines its result: kind, env,
-method, seed, the gin bindings that reach it and the identities of the units it
-reads. Two experiments that need the same unit therefore name the same folder,
+method, seed, the gin bindings that reach it, its effective configuration, the
+package versions and the training code's version (spam_tf/running/identity.py), and
+the identities of the units it reads. Two experiments that need the same unit
+therefore name the same folder,
 and it is trained once (the CartPole experts serve the paper's 4.1, 4.2 and
 4.3; the InvertedPendulum scratch runs serve 4.1 and 4.2).
 
@@ -22,21 +24,23 @@ have been shared, never share units that differ.
 Layout under root_dir:
   units/<kind>/<label>/<config hash>/seed_<s>/   result.json (present = done), ...
   units/<kind>/<label>/<config hash>/config.gin  the unit's exact gin config
+  units/<kind>/<label>/<config hash>/identity.json  what its hash covers (to say what differs)
   units/<kind>/<label>/<config hash>/.seed_<s>.lock  held while a worker runs it
   logs/<kind>/<label>/<config hash>/seed_<s>/    its TensorBoard run
 """
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import re
-import shutil
 from typing import Optional, Tuple
 
 from spam_tf import files
 
 RESULT_FILE = files.RESULT_FILE
 SPARSITY_FILE = "sparsity.json"
+IDENTITY_FILE = "identity.json"
 KINDS = ("expert", "autoencoder", "genome", "target")
 # Configurables only some units read: {part: configurable names}.
 _OPTIONAL = {"transfer": ("transfer",), "autoencoder": ("build_autoencoder", "train_autoencoder"),
@@ -59,18 +63,24 @@ class Unit:
   source: Optional[str] = None  # target units from a source: its env id
   deps: Tuple["Unit", ...] = ()
   external_dir: Optional[str] = None  # an expert reused from another root (--source_expert_dir)
+  identity: str = ""  # identity.describe(): effective config, package versions, training code
 
-  @property
+  @functools.cached_property
   def family(self):
     """The unit's folder without its seed: units that differ only by seed share it."""
-    identity = json.dumps([self.kind, self.env_id, self.method, self.source, self.config,
-                           self.external_dir and os.path.dirname(os.path.abspath(self.external_dir)),
-                           [d.family for d in self.deps]])
-    digest = hashlib.sha256(identity.encode()).hexdigest()[:10]
+    key = json.dumps([self.kind, self.env_id, self.method, self.source, self.config, self.identity,
+                      self.external_dir and os.path.dirname(os.path.abspath(self.external_dir)),
+                      [d.family for d in self.deps]])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+    return os.path.join(self.label, digest)
+
+  @property
+  def label(self):
+    """The family's folder above its hash: kind, env and, for a target, method and source."""
     label = [self.kind, self.env_id]
     if self.kind == "target":
       label += [self.method] + ([f"from_{self.source}"] if self.source else [])
-    return os.path.join(*label, digest)
+    return os.path.join(*label)
 
   @property
   def name(self):
@@ -122,7 +132,12 @@ def config_for(kind, config_text, reads=None):
 def finished_result(root_dir, unit):
   """The unit's result when it is done (result.json, and for a target from a source its
   sparsity.json), else None."""
-  run_dir = unit.run_dir(root_dir)
+  return finished_at(unit.run_dir(root_dir), unit)
+
+
+def finished_at(run_dir, unit):
+  """finished_result of `unit`'s files in run_dir (the unit's own folder, or another
+  root's folder of a unit like it)."""
   result_path = os.path.join(run_dir, RESULT_FILE)
   if not os.path.isfile(result_path):
     return None
@@ -138,43 +153,16 @@ def finished_result(root_dir, unit):
 
 
 def write_config(root_dir, unit):
-  """Writes the unit's gin config beside its seeds (once per family)."""
+  """Writes the unit's gin config and identity.json beside its seeds (once per family)."""
   if unit.external_dir:
     return
-  path = os.path.join(root_dir, "units", unit.family, "config.gin")
-  if not os.path.isfile(path):
-    files.write_text(path, unit.config)
-
-
-def reuse_finished(root_dir, unit, other_roots):
-  """Links `unit` finished under one of other_roots (the same identity: the same folder
-  there) into root_dir, with its TensorBoard run, instead of training it again, if its
-  deps here are the very ones it was trained from there (linked from there too, or the
-  same external expert). An unfinished attempt at it in root_dir is replaced. Returns
-  the root it came from, or None. Call it for units in dependency order."""
-  if unit.external_dir or finished_result(root_dir, unit) is not None:
-    return None
-  for other in other_roots:
-    if os.path.abspath(other) == os.path.abspath(root_dir) or finished_result(other, unit) is None:
-      continue
-    if not all(_same_file(os.path.join(d.run_dir(root_dir), RESULT_FILE), os.path.join(d.run_dir(other), RESULT_FILE))
-               for d in unit.deps):
-      continue
-    if os.path.isdir(unit.log_dir(other)):
-      files.link_tree(unit.log_dir(other), unit.log_dir(root_dir))
-    elif os.path.isdir(unit.log_dir(root_dir)):  # an unfinished attempt's curves
-      shutil.rmtree(unit.log_dir(root_dir))
-    files.link_tree(unit.run_dir(other), unit.run_dir(root_dir))  # last: result.json means done
-    write_config(root_dir, unit)
-    return other
-  return None
-
-
-def _same_file(a, b):
-  try:
-    return os.path.samefile(a, b)
-  except OSError:
-    return False
+  family_dir = os.path.join(root_dir, "units", unit.family)
+  if not os.path.isfile(os.path.join(family_dir, "config.gin")):
+    files.write_text(os.path.join(family_dir, "config.gin"), unit.config)
+  if not os.path.isfile(os.path.join(family_dir, IDENTITY_FILE)):
+    files.write_json(os.path.join(family_dir, IDENTITY_FILE), {
+        "kind": unit.kind, "env_id": unit.env_id, "method": unit.method, "source": unit.source,
+        "deps": [d.family for d in unit.deps], "identity": unit.identity})
 
 
 def in_dependency_order(units):

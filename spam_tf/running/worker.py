@@ -54,7 +54,8 @@ def execute_unit(root_dir, unit, worker_state, *dep_results):
       gin.parse_config(unit.config)
       tf.keras.backend.clear_session()
       units_lib.write_config(root_dir, unit)
-      return _RUNNERS[unit.kind](root_dir, unit, *dep_results)
+      # Every result.json records the code that made it (commit, and whether it was dirty).
+      return _RUNNERS[unit.kind](root_dir, unit, {"code": worker_state.get("code")}, *dep_results)
   except (ValueError, FloatingPointError, train.TrainingDiverged, checkpoints.CorruptCheckpoint) as e:
     raise ExperimentError(first_line(e)) from None  # EnvError, TransferError are ValueErrors
   except OSError as e:  # full disk, file size limit, permissions: the user's to fix
@@ -69,34 +70,36 @@ def stage_name(unit):
       unit.kind, f"target_{unit.method}")
 
 
-def _train(root_dir, unit, scope, hparams, start_fn=None):
+def _train(root_dir, unit, scope, hparams, record, start_fn=None):
   with gin.config_scope(scope):
     return train.train_eval(unit.env_id, unit.run_dir(root_dir), unit.log_dir(root_dir), unit.seed,
                             start_fn=start_fn, label=f"seed {unit.seed} {stage_name(unit)}",
-                            hparams={**hparams, "seed": unit.seed, "stage": stage_name(unit)})
+                            hparams={**hparams, "seed": unit.seed, "stage": stage_name(unit)},
+                            record=record)
 
 
-def _run_expert(root_dir, unit):
+def _run_expert(root_dir, unit, record):
   return _train(root_dir, unit, "source",
-                {"method": "expert", "source": unit.env_id, "target": unit.env_id})
+                {"method": "expert", "source": unit.env_id, "target": unit.env_id}, record)
 
 
-def _run_autoencoder(root_dir, unit, expert_result):
+def _run_autoencoder(root_dir, unit, record, expert_result):
   """g on w(M*): the reconstruction W_SPAM that spam and the controls measure against."""
   del expert_result  # read from its files
   expert_dir = unit.deps[0].run_dir(root_dir)
   return autoencoder.train_autoencoder(snapshots.load(expert_dir, "final")[None],
-                                       unit.run_dir(root_dir), unit.log_dir(root_dir), unit.seed)
+                                       unit.run_dir(root_dir), unit.log_dir(root_dir), unit.seed,
+                                       record=record)
 
 
-def _run_genome(root_dir, unit, expert_result, *zoo_results):
+def _run_genome(root_dir, unit, record, expert_result, *zoo_results):
   """The genome autoencoder on the zoo (deps after the expert), and this seed's genome
   start points from w(M*) of the expert (deps[0], never in the zoo)."""
   del zoo_results  # read from their files
   training, held_out = _zoo_dirs(root_dir, unit.deps[1:])
   expert = snapshots.load(unit.deps[0].run_dir(root_dir), "final")
   return genome_lib.train_genome(training, held_out, _shapes(expert_result), expert,
-                             unit.run_dir(root_dir), unit.log_dir(root_dir), unit.seed)
+                                 unit.run_dir(root_dir), unit.log_dir(root_dir), unit.seed, record=record)
 
 
 def _zoo_dirs(root_dir, zoo_units):
@@ -131,12 +134,12 @@ def _start_inputs(root_dir, unit, expert_result):
   return inputs
 
 
-def _run_target(root_dir, unit, expert_result=None, *helper_results):
+def _run_target(root_dir, unit, record, expert_result=None, *helper_results):
   """f2 on the target from the unit's start point; {"target": result, "sparsity": ...}."""
   del helper_results  # read from their files
   hparams = {"method": unit.method, "source": unit.source or "none", "target": unit.env_id}
   if not unit.source:
-    return {"target": _train(root_dir, unit, "target", hparams), "sparsity": None}
+    return {"target": _train(root_dir, unit, "target", hparams, record), "sparsity": None}
   start = start_points.start_vector(unit.method, _start_inputs(root_dir, unit, expert_result))
   source_arrays = weights_lib.unflatten(start, _shapes(expert_result))
   run_dir = unit.run_dir(root_dir)
@@ -148,7 +151,7 @@ def _run_target(root_dir, unit, expert_result=None, *helper_results):
     return arrays
 
   os.makedirs(run_dir, exist_ok=True)
-  result = _train(root_dir, unit, "target", hparams, start_fn)
+  result = _train(root_dir, unit, "target", hparams, record, start_fn)
   sparsity = _sparsity(root_dir, unit, start, result)
   files.write_json(os.path.join(run_dir, units_lib.SPARSITY_FILE), sparsity)
   return {"target": result, "sparsity": sparsity}

@@ -35,8 +35,8 @@ def build_autoencoder(dim, hidden_sizes=(256, 128), activation="relu", output_ac
           tf.keras.Model(inputs, code, name="encoder"))
 
 
-@gin.configurable(denylist=["vectors", "run_dir", "log_dir", "seed"])
-def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rate=1e-3):
+@gin.configurable(denylist=["vectors", "run_dir", "log_dir", "seed", "record"])
+def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rate=1e-3, record=None):
   """Fits g on the expert weight vectors and reconstructs them.
 
   vectors: [N, d] float32 (one row per expert; the paper uses N = 1).
@@ -73,6 +73,7 @@ def train_autoencoder(vectors, run_dir, log_dir, seed, epochs=1000, learning_rat
       "initial_mse": losses[0], "reconstruction_mse": float(np.mean((reconstruction - vectors) ** 2)),
       "loss_curve": losses, "model": "autoencoder.keras", "codes": "codes.npz",
       "zero_ratio": metrics.zero_ratio(reconstruction[0]),
+      **(record or {}),
   }
   files.write_json(result_path, result)
   return result

@@ -170,9 +170,11 @@ def zoo_mean(zoo_dirs, shapes, best_fraction=0.25, align=True):
   return best_rows(vectors, returns, best_fraction).mean(axis=0).astype(np.float32)
 
 
-@gin.configurable(denylist=["zoo_dirs", "held_out_dirs", "shapes", "expert", "run_dir", "log_dir", "seed"])
+@gin.configurable(denylist=["zoo_dirs", "held_out_dirs", "shapes", "expert", "run_dir", "log_dir", "seed",
+                            "record"])
 def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed, epochs=1000,
-                 learning_rate=1e-3, batch_size=32, patience=100, best_fraction=0.25, align=True):
+                 learning_rate=1e-3, batch_size=32, patience=100, best_fraction=0.25, align=True,
+                 record=None):
   """Fits the genome autoencoder on the zoo and writes this seed's start points.
 
   zoo_dirs / held_out_dirs: expert run dirs it trains on / validates on;
@@ -204,7 +206,7 @@ def train_genome(zoo_dirs, held_out_dirs, shapes, expert, run_dir, log_dir, seed
                   expert=expert_code)
   files.write_npz(os.path.join(run_dir, STARTS_FILE), **{k: v.astype(np.float32) for k, v in starts.items()})
   result = _genome_result(vectors, held_out, expert, codes.shape[1], curves, encode, decode, starts)
-  result["best_members"] = int(len(best))
+  result.update({"best_members": int(len(best)), **(record or {})})
   files.write_json(result_path, result)
   return result
 

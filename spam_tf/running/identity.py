@@ -1,0 +1,132 @@
+"""What a unit's identity covers, so that a unit trained under other settings is never reused.
+
+A unit's folder (spam_tf/running/units.py) is a hash of its kind, env, method, source,
+its deps' identities, the gin bindings that reach it, and of this module's part:
+  effective configuration  every parameter of every configurable the unit's code reads,
+                           with the value it reads there (the binding in its gin scope,
+                           else the code's default): a changed default changes it;
+  versions                 of the packages that change numbers (PACKAGES);
+  training code            TRAINING_CODE_VERSION, bumped with every change that alters
+                           what training produces. tests/test_identity.py trains a golden
+                           smoke run and fails when its numbers change while this stays.
+So a rerun, a resume or --reuse_units_from never takes a unit trained under other
+defaults, packages or training code; a change to the report, to bookkeeping, or a
+restructuring that leaves every result bit-identical changes none of it.
+
+Each unit family keeps its identity in identity.json (`describe`), so that a refusal
+can say what differs (`differences`).
+"""
+import contextlib
+import functools
+import importlib.metadata
+import inspect
+import json
+import subprocess
+
+import gin
+
+import spam_tf
+
+TRAINING_CODE_VERSION = 1
+PACKAGES = ("tensorflow", "tf-keras", "tf-agents", "gymnasium", "mujoco", "numpy")
+
+# The configurables each part of a unit's code reads.
+READS = {
+    "train": ("train_eval", "make_agent", "actor_network", "reinforce_agent", "ppo_agent"),
+    "autoencoder": ("build_autoencoder", "train_autoencoder"),
+    "genome": ("zoo", "build_genome_autoencoder", "train_genome"),
+    "zoo": ("zoo", "train_genome"),
+    "transfer": ("transfer",),
+    "expert": (),
+}
+# Keyword arguments the code passes itself (gin's denylists): not settings.
+_NOT_SETTINGS = {"start_fn", "label", "hparams", "record"}
+
+
+def _configurables():
+  """{gin name: function}: the project's configurables (imported here, not at module
+  load: the running layer may build identities before TensorFlow is needed)."""
+  from spam_tf.rl import agents, train  # pylint: disable=import-outside-toplevel
+  from spam_tf.spam import autoencoder, genome, transfer  # pylint: disable=import-outside-toplevel
+  return {"train_eval": train.train_eval, "make_agent": agents.make_agent,
+          "actor_network": agents.actor_network, "reinforce_agent": agents.reinforce_agent,
+          "ppo_agent": agents.ppo_agent, "build_autoencoder": autoencoder.build_autoencoder,
+          "train_autoencoder": autoencoder.train_autoencoder, "zoo": genome.zoo,
+          "build_genome_autoencoder": genome.build_genome_autoencoder,
+          "train_genome": genome.train_genome, "transfer": transfer.transfer}
+
+
+def effective_config(parts):
+  """{configurable: {parameter: value}} a unit sees: parts is [(part of READS, gin scope
+  or None)], read from the gin config parsed now (defaults where nothing binds)."""
+  functions, config = _configurables(), {}
+  for part, scope in parts:
+    for name in READS[part]:
+      defaults = {p: v.default for p, v in inspect.signature(functions[name]).parameters.items()
+                  if v.default is not inspect.Parameter.empty and p not in _NOT_SETTINGS}
+      with (gin.config_scope(scope) if scope else contextlib.nullcontext()):
+        config[f"{scope}/{name}" if scope else name] = {**defaults, **gin.get_bindings(name)}
+  return dict(sorted(config.items()))
+
+
+def of_unit(kind, reads=None):
+  """describe() for a unit of `kind` (expert, autoencoder, genome, target); a target from a
+  source with what its start point `reads` (spam_tf.spam.start_points.reads)."""
+  parts = {"expert": [("train", "source")], "autoencoder": [("autoencoder", None)],
+           "genome": [("genome", None)], "target": [("train", "target")]}[kind]
+  if kind == "target" and reads is not None:
+    parts = parts + [("transfer", "target"), (reads, None)]
+  return describe(parts)
+
+
+@functools.lru_cache(maxsize=None)
+def _installed(package):
+  return importlib.metadata.version(package)
+
+
+def versions():
+  """{package: version} of PACKAGES as installed."""
+  return {package: _installed(package) for package in PACKAGES}
+
+
+def describe(parts):
+  """A unit's identity: {"effective_config", "versions", "training_code"}, as canonical
+  JSON (a string: units are hashable)."""
+  return json.dumps({"effective_config": effective_config(parts), "versions": versions(),
+                     "training_code": TRAINING_CODE_VERSION}, sort_keys=True, default=repr)
+
+
+def differences(old, new):
+  """What differs between two describe() results, as short phrases ('tensorflow 2.20.0 ->
+  2.21.0', 'target/reinforce_agent.learning_rate 0.005 -> 0.007'); old may be None (a
+  unit trained before identities covered these)."""
+  if old is None:
+    return ["it predates identities that cover defaults, package versions and training code"]
+  old, new = json.loads(old), json.loads(new)
+  found = [f"training code version {old['training_code']} -> {new['training_code']}"] \
+      if old["training_code"] != new["training_code"] else []
+  found += [f"{p} {old['versions'].get(p)} -> {v}" for p, v in new["versions"].items()
+            if old["versions"].get(p) != v]
+  for name, parameters in new["effective_config"].items():
+    before = old["effective_config"].get(name, {})
+    found += [f"{name}.{p} {before.get(p, 'unset')} -> {v}" for p, v in parameters.items()
+              if before.get(p, "unset") != v]
+  return found
+
+
+def code_state():
+  """{"commit": the checkout's HEAD or None, "dirty": whether the code differs from it}."""
+  def git(*args):
+    return subprocess.run(["git", *args], capture_output=True, text=True, cwd=spam_tf.REPO_DIR,
+                          check=True).stdout.strip()
+  try:
+    return {"commit": git("rev-parse", "HEAD"),
+            "dirty": bool(git("status", "--porcelain", "--", "spam_tf", "bin", "configs"))}
+  except (OSError, subprocess.CalledProcessError):
+    return {"commit": None, "dirty": None}
+
+
+def worker_state(console_state):
+  """What workers need besides the console's state: the code they run, recorded in every
+  result.json they write ({"code": code_state()})."""
+  return {**console_state, "code": code_state()}
