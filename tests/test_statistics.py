@@ -169,3 +169,24 @@ def test_the_simulation_catches_the_percentile_bootstrap_that_it_replaced():
   d = no_difference("normal", np.random.default_rng(1))[:1000]
   rate = np.mean(percentile_bootstrap_rejects(d))
   assert rate > 0.05 + 3 * np.sqrt(0.05 * 0.95 / 1000), rate
+
+
+if __name__ == "__main__":  # the table in WORKSPACE.md ("How verdicts are made")
+  rng = np.random.default_rng(1)
+  signs = paired.sign_vectors(SEEDS)
+  print(f"{'no difference':26s} {'sign-flip':>10s} {'percentile bootstrap (2,000 datasets)':>40s}")
+  for kind in ("normal", "skewed", "integer"):
+    d = no_difference(kind, np.random.default_rng(1))
+    print(f"{kind:26s} {np.mean(paired.p_values(d, 0.0, signs) < 0.05):10.3f} "
+          f"{np.mean(percentile_bootstrap_rejects(d[:2000])):40.3f}")
+  centred = np.random.default_rng(1).lognormal(size=(DATASETS, SEEDS)) - np.exp(0.5)
+  print(f"{'centred lognormal':26s} {np.mean(paired.p_values(centred, 0.0, signs) < 0.05):10.3f} "
+        f"{np.mean(percentile_bootstrap_rejects(centred[:2000])):40.3f}")
+  for kind, shift in (("normal", 0.7), ("skewed", -1.3)):
+    low, high = paired.interval(no_difference(kind, np.random.default_rng(3), shift), signs)
+    print(f"coverage {kind} (shift {shift}): {np.mean((low <= shift) & (shift <= high)):.3f}")
+  for effect in (0.5, 1.0):
+    d = no_difference("normal", np.random.default_rng(4), shift=effect * np.sqrt(2))
+    print(f"power at {effect} sd: {np.mean(paired.p_values(d, 0.0, signs) < 0.05):.3f}")
+  for n in (10, 20):
+    print(f"{n} seeds: smallest p {2 / 2 ** n if n <= paired.EXACT_SEEDS else 1 / (1 + paired.DRAWS):.2g}")
