@@ -7,7 +7,7 @@ INSTALL_LOG := $(VENV)/install.log
 PIP := $(VENV)/bin/pip install --disable-pip-version-check
 ARGS ?=
 
-.PHONY: venv run test bench clean-venv
+.PHONY: venv run test test-cluster bench clean-venv
 
 venv: $(STAMP)
 
@@ -24,7 +24,10 @@ run: $(STAMP)
 	$(VENV)/bin/python bin/spam_main --source=CartPole-v1 --target=InvertedPendulum-v4 $(ARGS)
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile tests
+	$(VENV)/bin/python -m pytest -q -n 2 --dist loadfile -m "not two_nodes" tests
+
+test-cluster: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -m two_nodes tests
 
 bench: $(STAMP)
 	$(VENV)/bin/python bin/spam_bench $(ARGS)

@@ -22,6 +22,7 @@ Layout under root_dir:
   summary.json      written last, atomically: present means complete
   <log file>        the detail: per-iteration lines, TensorFlow's and Ray's output
 """
+import collections
 import dataclasses
 import fnmatch
 import json
@@ -125,9 +126,11 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     provenance["units_reused_from"] = {r: list(reused.values()).count(r) for r in reuse_from
                                        if r in reused.values()}
     provenance["stale_units_accepted"] = stale
-    results, clock = _run_units(root_dir, plans, all_units, provenance, title, backend, workers, ray_address)
+    results, clock, trained = _run_units(root_dir, plans, all_units, provenance, title, backend, workers,
+                                         ray_address)
     summary = make_summary({p.experiment.name: summary_lib.summarize(root_dir, p, results) for p in plans})
     provenance["wall_seconds"] = time.time() - provenance["started_unix"]
+    clock.entry["units_per_node"] = provenance["units_per_node"] = _units_per_node(results, trained)
     provenance["invocations"] = clock.tick(force=True)
     provenance["wall_seconds_all_invocations"] = sum(i["seconds"] for i in provenance["invocations"])
     summary["provenance"] = provenance
@@ -137,7 +140,7 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
 
 def _run_units(root_dir, plans, all_units, provenance, title, backend, workers, ray_address):
   """The engine's run of every unit under a progress display and the invocation clock;
-  returns ({unit: result}, the clock)."""
+  returns ({unit: result}, the clock, the units it trained)."""
   labels = _labels(plans)
   iterations = {u: p.iterations[u.kind] for p in plans for u in p.units()}
   display = progress.Display(
@@ -157,7 +160,13 @@ def _run_units(root_dir, plans, all_units, provenance, title, backend, workers, 
                          backend, workers, ray_address, on_poll, finished)
   finally:
     display.close()
-  return results, clock
+  return results, clock, [u for u in all_units if u not in finished]
+
+
+def _units_per_node(results, trained):
+  """{Ray node id: how many of the units trained now ran there} ('in-process' without Ray)."""
+  nodes = [(results[u].get("target") or results[u]).get("node") or "in-process" for u in trained]
+  return dict(collections.Counter(nodes))
 
 
 def _guard_root(root_dir, run_spec, config_text):

@@ -10,6 +10,7 @@ Every runner resumes from what its run_dir holds, so a rerun continues a unit.
 """
 import inspect
 import os
+import sys
 import traceback
 
 import gin
@@ -54,14 +55,23 @@ def execute_unit(root_dir, unit, worker_state, *dep_results):
       gin.parse_config(unit.config)
       tf.keras.backend.clear_session()
       units_lib.write_config(root_dir, unit)
-      # Every result.json records the code that made it (commit, and whether it was dirty).
-      return _RUNNERS[unit.kind](root_dir, unit, {"code": worker_state.get("code")}, *dep_results)
+      # Every result.json records the code that made it (commit, and whether it was dirty)
+      # and the Ray node that ran it.
+      record = {"code": worker_state.get("code"), "node": _node_id()}
+      return _RUNNERS[unit.kind](root_dir, unit, record, *dep_results)
   except (ValueError, FloatingPointError, train.TrainingDiverged, checkpoints.CorruptCheckpoint) as e:
     raise ExperimentError(first_line(e)) from None  # EnvError, TransferError are ValueErrors
   except OSError as e:  # full disk, file size limit, permissions: the user's to fix
     raise ExperimentError(f"file error: {e}") from None
   except Exception:  # pylint: disable=broad-except
     raise RuntimeError(f"{unit.name} failed:\n" + traceback.format_exc()) from None
+
+
+def _node_id():
+  """The id of the Ray node this worker runs on, or None outside Ray (in-process)."""
+  if "ray" not in sys.modules or not sys.modules["ray"].is_initialized():
+    return None
+  return sys.modules["ray"].get_runtime_context().get_node_id()
 
 
 def stage_name(unit):

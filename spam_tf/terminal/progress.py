@@ -10,6 +10,7 @@ elapsed, ETA; one bar per running unit with its latest eval return). Elsewhere
 (a pipe, CI, a file): a plain line when a unit finishes, and one at least
 every `interval` seconds while nothing finishes.
 """
+import collections
 import dataclasses
 import json
 import os
@@ -47,6 +48,12 @@ def unit_state(unit):
   return False, int(progress["iteration"]), progress.get("eval_return")
 
 
+def node_of(unit):
+  """The Ray node that ran a finished unit (its result.json's "node"), or None."""
+  result = _read_json(os.path.join(unit.run_dir, RESULT_FILE)) or {}
+  return result.get("node") or (result.get("target") or {}).get("node")
+
+
 def format_seconds(seconds):
   seconds = int(round(seconds))
   return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
@@ -63,6 +70,7 @@ class Display:
   def __init__(self, units, stream, title, log_path=None, interval=120.0, clock=time.monotonic):
     self.units, self.stream, self.title = list(units), stream, title
     self.interval, self.clock = interval, clock
+    self.nodes = collections.Counter()  # Ray node id -> units that finished there during this run
     self.start = clock()
     self.states = {u.label: unit_state(u) for u in self.units}
     self.total_iterations = sum(u.iterations for u in self.units)
@@ -100,7 +108,12 @@ class Display:
     return (f"[{format_seconds(self.clock() - self.start)}] {self._units_done()}/{len(self.units)} units "
             f"({len(self._running())} running), "
             f"{self._iterations_done()}/{self.total_iterations} iterations, ETA "
-            f"{'?' if eta is None else format_seconds(eta)}" + (f"; running: {running}" if running else ""))
+            f"{'?' if eta is None else format_seconds(eta)}" + (f"; running: {running}" if running else "")
+            + (f"; {self.nodes_text()}" if len(self.nodes) > 1 else ""))
+
+  def nodes_text(self):
+    """'units per node: 1a2b3c 7, 4d5e6f 5': the units this display saw finish, by Ray node."""
+    return "units per node: " + ", ".join(f"{node[:6]} {count}" for node, count in self.nodes.most_common())
 
   def _line(self, text):
     print(text, file=self.stream, flush=True)
@@ -114,6 +127,9 @@ class Display:
       finished_now = state[0] and not self.states[unit.label][0]
       self.states[unit.label] = state
       if finished_now:
+        node = node_of(unit)
+        if node:
+          self.nodes[node] += 1
         self._finished(unit, state[2])
     if self.rich is not None:
       self._refresh_rich()
@@ -133,6 +149,11 @@ class Display:
 
   def close(self):
     self.refresh()
+    if len(self.nodes) > 1:  # a cluster: where the units of this run went
+      if self.rich is None:
+        self._line(f"[{format_seconds(self.clock() - self.start)}] {self.nodes_text()}")
+      else:
+        self.rich.console.print(self.nodes_text())
     if self.rich is not None:
       self.rich.stop()
 
