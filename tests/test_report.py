@@ -112,6 +112,16 @@ def test_four_seeds_can_carry_no_verdict(tmp_path):
   assert "SPAM shows no detectable difference from `scratch`" in text_
 
 
+def test_committed_reports_name_paths_relative_to_the_repository():
+  import spam_tf
+  repo = spam_tf.REPO_DIR
+  text_ = (f"- command: `{repo}/bin/spam_sweep --root_dir={repo}/runs/paper`; from `/elsewhere/root`; "
+           "iterations 2/256, d / code size")
+  assert report.without_machine_paths(text_) == (
+      "- command: `bin/spam_sweep --root_dir=runs/paper`; from "
+      f"`{os.path.relpath('/elsewhere/root', repo)}`; iterations 2/256, d / code size")
+
+
 def test_the_header_says_which_code_trained_the_units(tmp_path):
   experiments = {"toy": toy_experiment()}
   clean = open(report.write(write_summary(str(tmp_path / "a"), experiments), str(tmp_path / "ra"), reps=100)).read()

@@ -8,9 +8,11 @@ Tables 1-4), PAPER below, are the only constants.
 """
 import collections
 import os
+import re
 
 import numpy as np
 
+import spam_tf
 from spam_tf import files
 from spam_tf.analysis import figures
 from spam_tf.analysis import genome_section
@@ -66,8 +68,17 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
     lines += [f"**{name}**: " + " ".join(verdict), ""]
   lines += sections
   path = os.path.join(out_dir, "REPORT.md")
-  files.write_text(path, "\n".join(lines) + "\n")
+  files.write_text(path, without_machine_paths("\n".join(lines) + "\n"))
   return path
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![^\s`=(])/[\w.+-]+(?:/[\w.+-]+)*")
+
+
+def without_machine_paths(text):
+  """text with every absolute path written relative to the repository (a committed report
+  names roots as a reader's checkout sees them, not as the machine that made it did)."""
+  return _ABSOLUTE_PATH.sub(lambda m: os.path.relpath(m.group(0), spam_tf.REPO_DIR), text)
 
 
 def _code_lines(root_dir, experiments, provenance):
