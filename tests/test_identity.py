@@ -6,6 +6,7 @@ spam_tf.running.identity.TRAINING_CODE_VERSION bumped, or after new package pins
     .venv/bin/python tests/test_identity.py
 """
 import glob
+import hashlib
 import json
 import os
 import shutil
@@ -24,25 +25,32 @@ from spam_tf.running import sweep  # noqa: E402
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GOLDEN = os.path.join(REPO, "tests", "golden", "training_code.json")
 # Every kind of unit and every part of training at the smallest size: f1, g, a zoo and
-# its genome autoencoder, and f2 from scratch, from SPAM (with the CartPole -> pendulum
-# head transfer), from the zoo's mean and from a decoded genome.
+# its genome autoencoder; f2 from scratch and from every start point (with the CartPole ->
+# pendulum head transfer), with an observation map, and with PPO.
 GOLDEN_SWEEP = """
-sweep.experiments = [{'name': 'golden', 'source': 'CartPole-v1', 'target': 'InvertedPendulum-v4',
-                      'gin_files': ['configs/paper_4_2_transfer.gin']}]
-sweep.methods = ['scratch', 'spam', 'zoo_mean', 'genome_mean']
+sweep.experiments = [
+    {'name': 'golden', 'source': 'CartPole-v1', 'target': 'InvertedPendulum-v4',
+     'gin_files': ['configs/paper_4_2_transfer.gin']},
+    {'name': 'golden_mapped', 'source': 'CartPole-v1', 'target': 'InvertedPendulum-v4',
+     'gin_files': ['configs/paper_4_2_transfer.gin', 'configs/map_cartpole_to_pendulum.gin'], 'methods': ['spam']},
+    {'name': 'golden_ppo', 'source': 'CartPole-v1', 'target': 'InvertedPendulum-v4',
+     'gin_files': ['configs/paper_4_2_transfer.gin', 'configs/f2_ppo.gin'], 'methods': ['spam']},
+]
+sweep.methods = ['scratch', 'spam', 'copy', 'prune', 'relu', 'relu_prune', 'noise', 'zoo_mean', 'genome_mean']
 sweep.seeds = 1
 sweep.gin_bindings = ['train_eval.iterations = 2', 'train_eval.batch_steps = 150', 'train_eval.num_envs = 2',
                       'train_eval.eval_episodes = 1', 'train_eval.checkpoint_interval = 1',
                       'train_eval.weight_snapshots = (1,)', 'train_autoencoder.epochs = 5',
-                      'zoo.size = 2', 'train_genome.epochs = 5', 'train_genome.patience = 2']
+                      'zoo.size = 2', 'train_genome.epochs = 5', 'train_genome.patience = 2',
+                      'ppo_agent.num_epochs = 2']
 """
 NUMBERS = ("eval_returns", "stochastic_eval_returns", "train_returns", "losses", "loss_curve",
            "held_out_loss_curve", "reconstruction_mse", "env_steps")
 
 
 def golden_run(root):
-  """Trains GOLDEN_SWEEP in this process; {unit label/seed: its numbers}: the result's
-  curves and, per weight file, each array's sum and norm."""
+  """Trains GOLDEN_SWEEP in this process; {unit label/bindings/seed: its numbers}: the
+  result's curves and, per weight file, each array's sum and norm."""
   path = os.path.join(root, "golden.gin")
   with open(path, "w") as f:
     f.write(GOLDEN_SWEEP)
@@ -62,7 +70,9 @@ def golden_run(root):
       with np.load(npz) as saved:
         entry.update({f"{os.path.basename(npz)}:{k}": [float(np.sum(saved[k])), float(np.linalg.norm(saved[k]))]
                       for k in saved.files})
-    numbers[f"{os.path.dirname(family)}/{seed}"] = entry
+    # Keyed by label, bindings and seed (not the folder's hash: it holds package versions).
+    bindings = open(os.path.join(os.path.dirname(run_dir), "config.gin")).read()
+    numbers[f"{os.path.dirname(family)}/{hashlib.sha256(bindings.encode()).hexdigest()[:8]}/{seed}"] = entry
   return numbers
 
 
@@ -210,7 +220,9 @@ def test_accepted_stale_units_are_linked_and_the_report_lists_them(trained, tmp_
   assert proc.returncode == 0, proc.stderr[-2000:]
   report = (tmp_path / "report" / "REPORT.md").read_text()
   assert "2 units were linked from other roots although trained under other settings" in report
-  assert f"`{stale['unit']}` from `{trained}`: target/reinforce_agent.learning_rate 0.007 -> 0.006" in report
+  # The root as the checkout that made the report sees it (reports name no machine paths).
+  assert (f"`{stale['unit']}` from `{os.path.relpath(trained, changed)}`: "
+          "target/reinforce_agent.learning_rate 0.007 -> 0.006") in report
 
 
 def test_a_change_to_the_report_code_reuses_every_unit(trained, tmp_path):

@@ -423,7 +423,6 @@ def test_every_start_point_method_end_to_end(smoke_run, repo_root, tmp_path):
   """All seven methods on CartPole -> CartPole (same shapes: the start point is carried
   over whole), reusing the smoke run's experts: each target run starts from exactly what
   its method claims."""
-  import numpy as np
   from spam_tf.rl import snapshots
   from spam_tf.spam import autoencoder
   root, _, _ = smoke_run

@@ -106,7 +106,7 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
   parse_gin([*experiment.gin_files, *gin_files], [*experiment.gin_bindings, *gin_bindings])
   for scope in ("source", "target"):
     train.check_config(scope)
-  external = {s: _check_expert_dir(experiment.source_expert_dir, s, experiment.source)
+  external = {s: _check_expert_dir(experiment.source_expert_dir, s, experiment.source, identity.of_unit("expert"))
               for s in seeds} if experiment.source_expert_dir else {}
   if set(methods) - {"scratch"}:
     check_transfer(experiment.source, experiment.target,
@@ -168,8 +168,9 @@ def _target_unit(experiment, seed, method, config_text, expert, helpers, zoo):
                         identity=identity.of_unit("target", reads))
 
 
-def _check_expert_dir(expert_root, seed, source):
-  """The one finished expert of `seed` on `source` under another run's root_dir."""
+def _check_expert_dir(expert_root, seed, source, expert_identity):
+  """The one finished expert of `seed` on `source` under another run's root_dir, trained
+  with the identity an expert would have here (spam_tf/running/identity.py)."""
   found = sorted(os.path.dirname(p) for p in glob.glob(os.path.join(
       expert_root, "units", "expert", source, "*", f"seed_{seed}", files.RESULT_FILE)))
   if not found:
@@ -183,6 +184,12 @@ def _check_expert_dir(expert_root, seed, source):
     weights_lib.unflatten(snapshots.load(path, "final"), result["weight_shapes"])
   except Exception as e:  # pylint: disable=broad-except  (json, zip, npz, key or shape trouble)
     raise ExperimentError(f"corrupt source expert at {path}: {first_line(e)}") from None
+  recorded = os.path.join(os.path.dirname(path), units_lib.IDENTITY_FILE)
+  differences = identity.differences(files.read_json(recorded)["identity"] if os.path.isfile(recorded) else None,
+                                     expert_identity)
+  if differences:
+    raise ExperimentError(f"the source expert at {path} was trained under other settings "
+                          f"({'; '.join(differences[:3])}): train the experts here instead")
   return path
 
 

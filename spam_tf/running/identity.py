@@ -28,7 +28,10 @@ import gin
 import spam_tf
 
 TRAINING_CODE_VERSION = 1
-PACKAGES = ("tensorflow", "tf-keras", "tf-agents", "gymnasium", "mujoco", "numpy")
+# TensorFlow Probability holds the policies' distributions (the loss's log-probabilities),
+# SciPy the weight matching behind the genome and zoo_mean starts.
+PACKAGES = ("tensorflow", "tf-keras", "tensorflow-probability", "tf-agents", "gymnasium", "mujoco",
+            "numpy", "scipy")
 
 # The configurables each part of a unit's code reads.
 READS = {
@@ -65,7 +68,9 @@ def effective_config(parts):
       defaults = {p: v.default for p, v in inspect.signature(functions[name]).parameters.items()
                   if v.default is not inspect.Parameter.empty and p not in _NOT_SETTINGS}
       with (gin.config_scope(scope) if scope else contextlib.nullcontext()):
-        config[f"{scope}/{name}" if scope else name] = {**defaults, **gin.get_bindings(name)}
+        # References (@name) stay as gin writes them: resolved, a repr could hold an address.
+        config[f"{scope}/{name}" if scope else name] = {**defaults,
+                                                        **gin.get_bindings(name, resolve_references=False)}
   return dict(sorted(config.items()))
 
 
