@@ -30,9 +30,6 @@ flags.DEFINE_list("methods", None, "Start-point methods to train f2 from (spam_t
                   "and genome, genome_mean, genome_sample, zoo_mean (they train a zoo of 20 more "
                   "experts).")
 
-USER_ERRORS = ()  # filled by _user_errors(): imported lazily to keep --help fast
-
-
 def parse_seeds(text):
   """'3' -> [0, 1, 2]; '1,5,7' -> [1, 5, 7]. Raises ValueError on bad input."""
   text = text.strip()
@@ -116,9 +113,9 @@ def _engine_session():
 def define_sweep_flags():
   flags.DEFINE_string("sweep", None, "A sweep file, e.g. configs/sweeps/paper.gin.")
   flags.DEFINE_list("reuse_units_from", [],
-                    "Root dirs of earlier sweeps (same code): a unit finished there with the same "
-                    "identity (kind, env, method, seed, config, deps) is hard-linked into root_dir "
-                    "instead of trained.")
+                    "Root dirs of earlier sweeps: a unit finished there with the same identity (kind, "
+                    "env, method, seed, settings with their defaults, package versions, training "
+                    "code version, deps) is hard-linked into root_dir instead of trained.")
   flags.DEFINE_boolean("accept_stale_units", False,
                        "With --reuse_units_from: also link units trained there under other settings "
                        "(defaults, package versions, training code); the report lists them.")

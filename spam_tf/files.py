@@ -92,13 +92,16 @@ def _link_or_copy(source, destination):
     shutil.copy2(source, destination)  # another file system, or links not allowed
 
 
-def link_tree(source_dir, final_dir):
+def link_tree(source_dir, final_dir, extra_json=None):
   """final_dir becomes a tree of hard links to source_dir's files (copies where links
-  cannot be made), put in place whole: a killed link leaves no half tree at final_dir."""
+  cannot be made), plus extra_json ({file name: object}, written as new files), put in
+  place whole: a killed link leaves no half tree at final_dir."""
   tmp_dir = final_dir.rstrip(os.sep) + _LINKING
   if os.path.exists(tmp_dir):
     shutil.rmtree(tmp_dir)
   shutil.copytree(source_dir, tmp_dir, copy_function=_link_or_copy)
+  for name, obj in (extra_json or {}).items():  # renamed over: a link into source_dir is never written through
+    write_json(os.path.join(tmp_dir, name), obj)
   replace_dir(tmp_dir, final_dir)
 
 

@@ -183,9 +183,10 @@ NEW_DEFAULT = {"spam_tf/rl/agents.py": ("learning_rate=0.007, gamma=0.99", "lear
 
 def test_a_changed_default_is_not_reused(trained, tmp_path):
   changed = code_copy(tmp_path, "new_default", NEW_DEFAULT)
-  # --reuse_units_from: one line naming what differs, nothing written.
+  # --reuse_units_from: one line naming what differs, no unit linked.
   code, err, _ = spam_sweep(changed, str(tmp_path / "reusing"), f"--reuse_units_from={trained}")
   assert code == 1 and len(err.splitlines()) == 1, err
+  assert not glob.glob(str(tmp_path / "reusing" / "units" / "*"))
   assert err.startswith("error: --reuse_units_from: seed 0 expert CartPole-v1 in ")
   assert "source/reinforce_agent.learning_rate 0.007 -> 0.006" in err and "--accept_stale_units" in err
   # A rerun on the same root (a resume) trains them again, in folders of their own.
@@ -223,6 +224,9 @@ def test_accepted_stale_units_are_linked_and_the_report_lists_them(trained, tmp_
   # The root as the checkout that made the report sees it (reports name no machine paths).
   assert (f"`{stale['unit']}` from `{os.path.relpath(trained, changed)}`: "
           "target/reinforce_agent.learning_rate 0.007 -> 0.006") in report
+  # Taken from here again, they are still stale: the root that accepted them says so.
+  code, err, _ = spam_sweep(changed, str(tmp_path / "from_accepting"), f"--reuse_units_from={root}")
+  assert code == 1 and "source/reinforce_agent.learning_rate 0.007 -> 0.006" in err, err
 
 
 def test_a_change_to_the_report_code_reuses_every_unit(trained, tmp_path):
@@ -232,3 +236,38 @@ def test_a_change_to_the_report_code_reuses_every_unit(trained, tmp_path):
   code, err, summary = spam_sweep(edited, str(tmp_path / "reusing"), f"--reuse_units_from={trained}")
   assert code == 0 and summary["provenance"]["units_finished_before"] == 2, err
   assert summary["provenance"]["stale_units_accepted"] == []
+
+
+def test_units_of_a_root_made_before_identities_are_stale_and_matched_by_their_deps(tmp_path):
+  """A root made before identities covered defaults has no identity.json: a unit there is
+  taken only if its folder's hash (the old formula) says it was trained from the deps
+  found there; the one with the same bindings but another expert is left alone."""
+  from spam_tf import files
+  from spam_tf.running import reuse, units
+
+  def old_family(unit, dep_families):
+    key = json.dumps([unit.kind, unit.env_id, unit.method, unit.source, unit.config, None, dep_families])
+    return os.path.join(unit.label, hashlib.sha256(key.encode()).hexdigest()[:10])
+
+  def make(old_root, family, config, result):
+    files.write_text(os.path.join(old_root, "units", family, "config.gin"), config)
+    for name, obj in result.items():
+      files.write_json(os.path.join(old_root, "units", family, "seed_0", name), obj)
+
+  expert = units.Unit("expert", "CartPole-v1", 0, "expert bindings\n", identity="{}")
+  target = units.Unit("target", "InvertedPendulum-v4", 0, "target bindings\n", method="spam",
+                      source="CartPole-v1", deps=(expert,), identity="{}")
+  old = str(tmp_path / "old")
+  expert_family = old_family(expert, [])
+  make(old, expert_family, expert.config, {"result.json": {"eval_returns": [1]}})
+  make(old, old_family(target, [expert_family]), target.config,
+       {"result.json": {"eval_returns": [2]}, "sparsity.json": {}})
+  make(old, old_family(target, ["expert/CartPole-v1/another1"]), target.config,  # from another expert
+       {"result.json": {"eval_returns": [3]}, "sparsity.json": {}})
+  with pytest.raises(reuse.StaleUnitError, match="predates identities"):
+    reuse.link_all(str(tmp_path / "new"), [expert, target], [old])
+  linked, accepted = reuse.link_all(str(tmp_path / "new"), [expert, target], [old], accept_stale=True)
+  assert linked == {expert: old, target: old}
+  assert json.load(open(os.path.join(target.run_dir(str(tmp_path / "new")), "result.json"))) == {"eval_returns": [2]}
+  assert "trained from seed 0 expert CartPole-v1, which is stale there" in accepted[1]["differences"]
+  assert json.load(open(os.path.join(target.run_dir(str(tmp_path / "new")), reuse.STALE_FILE)))["from"] == old

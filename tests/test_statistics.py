@@ -100,6 +100,14 @@ def test_the_interval_of_a_constant_shift_is_that_shift():
   assert result["p"] == 2 / 64  # all six differences positive: only +...+ and -...- reach |mean| = 1
 
 
+def test_below_six_seeds_the_interval_is_unbounded():
+  """2 / 2^5 = 6.25% > 5%: no shift can be rejected, so no finite interval is honest."""
+  result = paired.compare([3, 5, 4], [0, 0, 0])
+  assert result["p"] == 2 / 8 and result["low"] == -np.inf and result["high"] == np.inf
+  assert paired.text(result) == "+4.0 [unbounded: too few seeds]"
+  assert np.isfinite(paired.compare([3, 5, 4, 6, 5, 4], [0] * 6)["low"])  # 6 seeds: 2/64 < 5%
+
+
 SEEDS = 10
 DATASETS = 4000
 MC_LIMIT = 0.05 + 3 * np.sqrt(0.05 * 0.95 / DATASETS)  # 5% plus three Monte-Carlo standard errors
@@ -154,6 +162,15 @@ def test_intervals_cover_the_true_difference_in_at_least_94_percent(kind, shift)
   low, high = paired.interval(d, paired.sign_vectors(SEEDS))
   coverage = np.mean((low <= shift) & (shift <= high))
   assert coverage >= 0.94, coverage
+
+
+def test_the_monte_carlo_test_beyond_14_seeds_keeps_its_level():
+  """20 seeds (the paper sweep): 20,000 random sign vectors instead of all 2^20."""
+  d = np.random.default_rng(5).normal(size=(1000, 20)) - np.random.default_rng(6).normal(size=(1000, 20))
+  signs = paired.sign_vectors(20)
+  assert signs.shape == (paired.DRAWS + 1, 20) and (signs[0] == 1).all()
+  rate = np.mean(paired.p_values(d, 0.0, signs) < paired.ALPHA)
+  assert rate <= 0.05 + 3 * np.sqrt(0.05 * 0.95 / 1000), rate
 
 
 def test_a_real_difference_of_one_standard_deviation_is_found_4_times_in_5():

@@ -227,18 +227,26 @@ def test_in_process_backend_gives_the_same_results_as_ray(ray_sweep, repo_root, 
   assert_same_results(root, str(tmp_path / "inprocess"))
 
 
+def cmdline(pid):
+  """A process's command line ('' once it is gone)."""
+  try:
+    return open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+  except OSError:
+    return ""
+
+
+def alive(pid):
+  """Whether pid runs (a zombie, dead but not yet reaped, does not)."""
+  try:
+    return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False
+
+
 def ray_processes(proc, marker="ray"):
   """pids of the processes under proc (its own local Ray: GCS, raylet, workers, agents)
   whose command line holds marker; other tests' Rays are not under it."""
-  pids = []
-  for pid in descendants(proc.pid):
-    try:
-      cmdline = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-      continue
-    if marker in cmdline:
-      pids.append(pid)
-  return pids
+  return [pid for pid in descendants(proc.pid) if marker in cmdline(pid)]
 
 
 def test_a_killed_ray_worker_is_retried(ray_sweep, repo_root, tmp_path):
@@ -272,15 +280,13 @@ def test_a_killed_sweep_resumes_to_the_same_results_and_leaves_no_ray_behind(ray
   # Ray's processes share the driver's fate: the workers (which write into root_dir),
   # raylet and GCS. (Its idle dashboard and runtime-env agents notice a dead raylet by
   # polling and go a minute or two later; they never touch root_dir.)
-  ray = [p for p in ray_processes(proc) if not any(agent in open(f"/proc/{p}/cmdline").read()
-                                                   for agent in ("DashboardAgent", "RuntimeEnvAgent"))]
+  ray = [p for p in ray_processes(proc) if not any(agent in cmdline(p) for agent in ("DashboardAgent", "RuntimeEnvAgent"))]
   assert ray, "no Ray processes under the sweep"
   proc.send_signal(signal.SIGKILL)
   proc.wait(timeout=60)
 
   def survivors():
-    return [p for p in ray if os.path.exists(f"/proc/{p}") and
-            open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"]
+    return [p for p in ray if alive(p)]
   deadline = time.time() + 30
   while survivors() and time.time() < deadline:
     time.sleep(0.5)

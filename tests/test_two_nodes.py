@@ -21,7 +21,7 @@ import pytest
 
 from tests.conftest import descendants, user_env
 from tests.test_cluster import processes_with_env
-from tests.test_sweep import assert_same_results, finish, spam_sweep
+from tests.test_sweep import assert_same_results, cmdline, finish, spam_sweep
 
 pytestmark = pytest.mark.two_nodes
 
@@ -74,21 +74,33 @@ def nodes_that_ran(root):
 
 def kill_node_when_busy(proc, root, node):
   """Waits until `node` has finished a unit and runs another, then SIGKILLs its raylet and
-  every process under it at one instant. Returns how many units had finished by then."""
+  every process under it at one instant (frozen first; if the unit ended meanwhile they
+  are let go and the wait goes on). Returns how many units had finished by then."""
   raylet = node.all_processes["raylet"][0].process.pid
   deadline = time.time() + 600
   while True:
     assert proc.poll() is None and time.time() < deadline, "the second node never ran a unit"
-    busy = [p for p in descendants(raylet) if b"ray::execute_unit" in open(f"/proc/{p}/cmdline", "rb").read()]
-    if busy and nodes_that_ran(root).get(node.node_id, 0) >= 1:
-      break
+    if nodes_that_ran(root).get(node.node_id, 0) >= 1 and busy(raylet):
+      tree = [raylet, *descendants(raylet)]
+      signal_all(tree, signal.SIGSTOP)
+      if busy(raylet):  # still running a unit, now frozen in it
+        signal_all(tree, signal.SIGKILL)
+        return sum(nodes_that_ran(root).values())
+      signal_all(tree, signal.SIGCONT)
     time.sleep(0.05)
-  tree = [raylet, *descendants(raylet)]
-  for pid in tree:
-    os.kill(pid, signal.SIGSTOP)
-  for pid in tree:
-    os.kill(pid, signal.SIGKILL)
-  return sum(nodes_that_ran(root).values())
+
+
+def busy(raylet):
+  """Whether a worker under this raylet runs a unit (Ray titles it by its task)."""
+  return any("ray::execute_unit" in cmdline(p) for p in descendants(raylet))
+
+
+def signal_all(pids, number):
+  for pid in pids:
+    try:
+      os.kill(pid, number)
+    except ProcessLookupError:
+      pass
 
 
 def test_a_sweep_that_loses_a_node_finishes_with_the_same_results(cluster, reference, repo_root, tmp_path):
@@ -134,16 +146,16 @@ if __name__ == "__main__":  # WORKSPACE.md's cost of a lost node: wall times wit
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   os.environ.update({"RAY_TMPDIR": tempfile.mkdtemp(prefix="rt", dir="/tmp"), "RAY_USAGE_STATS_ENABLED": "0"})
   for kill in (False, True):
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=True)
-    second = cluster.add_node(num_cpus=1)
+    ray_cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1}, shutdown_at_exit=True)
+    second = ray_cluster.add_node(num_cpus=1)
     root = tempfile.mkdtemp()
     start = time.time()
     proc = subprocess.Popen([sys.executable, os.path.join(repo, "bin", "spam_sweep"), "--sweep=configs/sweeps/smoke.gin",
-                             f"--root_dir={root}/r", f"--ray_address={cluster.address}"],
+                             f"--root_dir={root}/r", f"--ray_address={ray_cluster.address}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo, env=user_env())
     finished = kill_node_when_busy(proc, f"{root}/r", second) if kill else None
     _, err = proc.communicate()
     assert proc.returncode == 0, err[-2000:]
     print(f"smoke sweep on 2 nodes of 1 CPU, {'second node killed after ' + str(finished) + ' of 14 units' if kill else 'no node lost'}: "
           f"{time.time() - start:.1f} s", flush=True)
-    cluster.shutdown()
+    ray_cluster.shutdown()

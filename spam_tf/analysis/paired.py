@@ -57,8 +57,9 @@ def p_values(differences, shift=0.0, signs=None):
 
 def interval(differences, signs=None, alpha=ALPHA, steps=50):
   """(low, high): the shifts the test at level alpha accepts, by bisection between the mean
-  (always accepted) and a shift beyond every difference (rejected once n >= 6).
-  differences: [..., n] -> two arrays [...]."""
+  (always accepted) and a shift beyond every difference. Below 6 seeds the test accepts
+  every shift (its smallest p-value, 2 / 2^n, is above 5%): the interval is unbounded,
+  (-inf, inf). differences: [..., n] -> two arrays [...]."""
   d = np.asarray(differences, np.float64)
   signs = sign_vectors(d.shape[-1]) if signs is None else signs
   centre = d.mean(axis=-1)
@@ -66,11 +67,12 @@ def interval(differences, signs=None, alpha=ALPHA, steps=50):
   bounds = []
   for direction in (-1.0, 1.0):
     inside, outside = centre.copy(), centre + direction * spread
+    unbounded = p_values(d, outside, signs) > alpha
     for _ in range(steps):
       middle = (inside + outside) / 2
       accepted = p_values(d, middle, signs) > alpha
       inside, outside = np.where(accepted, middle, inside), np.where(accepted, outside, middle)
-    bounds.append(inside)
+    bounds.append(np.where(unbounded, direction * np.inf, inside))
   return bounds[0], bounds[1]
 
 
@@ -116,4 +118,6 @@ def judge(comparisons):
 def text(comparison, digits=1):
   """'-2.5 [-4.4, -0.7]' (the mean difference and its 95% interval; no '-0.0')."""
   mean, low, high = (round(comparison[k], digits) + 0.0 for k in ("mean", "low", "high"))
+  if not np.isfinite(low) or not np.isfinite(high):
+    return f"{mean:+.{digits}f} [unbounded: too few seeds]"
   return f"{mean:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"

@@ -41,7 +41,6 @@ from spam_tf import files
 RESULT_FILE = files.RESULT_FILE
 SPARSITY_FILE = "sparsity.json"
 IDENTITY_FILE = "identity.json"
-KINDS = ("expert", "autoencoder", "genome", "target")
 # Configurables only some units read: {part: configurable names}.
 _OPTIONAL = {"transfer": ("transfer",), "autoencoder": ("build_autoencoder", "train_autoencoder"),
              "genome": ("zoo", "build_genome_autoencoder", "train_genome"),
