@@ -85,11 +85,9 @@ def _code_lines(root_dir, experiments, provenance):
   """What code trained the units (each result.json's commit) and which units were taken
   from other roots although trained under other settings."""
   codes = collections.Counter()
-  for experiment in experiments.values():
-    for stage in [v for k, v in experiment.items() if k == "source_expert" or k.startswith("target_")]:
-      for run_dir in stage["run_dirs"]:
-        code = files.read_json(os.path.join(root_dir, run_dir, files.RESULT_FILE)).get("code") or {}
-        codes[(code.get("commit"), code.get("dirty"))] += 1
+  for run_dir in sorted({d for experiment in experiments.values() for d in _run_dirs(experiment)}):
+    code = files.read_json(os.path.join(root_dir, run_dir, files.RESULT_FILE)).get("code") or {}
+    codes[(code.get("commit"), code.get("dirty"))] += 1
   if len(codes) == 1 and next(iter(codes))[0] and next(iter(codes))[1] is False:
     line = f"- every unit was trained at commit `{next(iter(codes))[0]}` on a clean tree"
   else:
@@ -102,6 +100,13 @@ def _code_lines(root_dir, experiments, provenance):
                                                                f"{'; '.join(s['differences'])}" for s in stale]
                     if stale else [])
   return lines + [f"- paired tests: {paired.METHOD_LINE}.", ""]
+
+
+def _run_dirs(summary):
+  """Every unit folder a summary names (its stages', autoencoders', genomes', zoo's)."""
+  if isinstance(summary, dict):
+    return [*summary.get("run_dirs", ()), *(d for v in summary.values() for d in _run_dirs(v))]
+  return []
 
 
 def _provenance_lines(provenance, experiments):
