@@ -34,6 +34,9 @@ def assert_one_line_error(proc, err, expected, context=None):
 
 SMOKE_ARGS = ("--source=CartPole-v1", "--target=InvertedPendulum-v4", "--seeds=2",
               "--gin_file=configs/smoke.gin", "--methods=spam,scratch")
+# Runs whose point is not Ray run their units in one process: the same results bit for
+# bit (tests/test_sweep.py), without starting a Ray each time. The smoke run uses Ray.
+IN_PROCESS = ("--backend=inprocess",)
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +196,7 @@ def test_reusing_source_experts_skips_f1(smoke_run, repo_root, tmp_path):
   new_root = str(tmp_path / "reuse")
   proc = spam_main(repo_root, "--source=CartPole-v1", "--target=CartPole-v1", f"--root_dir={new_root}",
                    "--seeds=2", "--gin_file=configs/smoke.gin", "--methods=spam,scratch",
-                   f"--source_expert_dir={root}")
+                   f"--source_expert_dir={root}", *IN_PROCESS)
   _, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   summary = json.load(open(os.path.join(new_root, "summary.json")))
@@ -261,10 +264,10 @@ def test_sigkill_at_each_stage_then_rerun_equals_uninterrupted(smoke_run, repo_r
   killed_root = str(tmp_path / "killed")
   for where, marker, max_delay in KILL_POINTS:
     # Output to /dev/null: a full pipe nobody reads would stall the run before the marker.
-    proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS, output=subprocess.DEVNULL)
+    proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS, *IN_PROCESS, output=subprocess.DEVNULL)
     kill_when_new(proc, os.path.join(killed_root, marker), delays.uniform(0, max_delay))
     assert not os.path.exists(os.path.join(killed_root, "summary.json")), where
-  proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS)
+  proc = spam_main(repo_root, f"--root_dir={killed_root}", *SMOKE_ARGS, *IN_PROCESS)
   _, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   resumed = json.load(open(os.path.join(killed_root, "summary.json")))
@@ -409,7 +412,7 @@ def test_spam_eval_bad_inputs_are_one_line_errors(smoke_run, repo_root, tmp_path
 def test_default_transfer_runs_for_other_space_pairs(source, target, head, repo_root, tmp_path):
   root = str(tmp_path / "run")
   proc = spam_main(repo_root, f"--source={source}", f"--target={target}", f"--root_dir={root}",
-                   "--seeds=1", "--gin_file=configs/smoke.gin", "--methods=spam,scratch")
+                   "--seeds=1", "--gin_file=configs/smoke.gin", "--methods=spam", *IN_PROCESS)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   summary = json.load(open(os.path.join(root, "summary.json")))
@@ -428,7 +431,7 @@ def test_every_start_point_method_end_to_end(smoke_run, repo_root, tmp_path):
   root, _, _ = smoke_run
   new_root = str(tmp_path / "methods")
   proc = spam_main(repo_root, "--source=CartPole-v1", "--target=CartPole-v1", f"--root_dir={new_root}",
-                   "--seeds=1", "--gin_file=configs/smoke.gin", f"--source_expert_dir={root}")
+                   "--seeds=1", "--gin_file=configs/smoke.gin", f"--source_expert_dir={root}", *IN_PROCESS)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   summary = json.load(open(os.path.join(new_root, "summary.json")))
