@@ -72,15 +72,17 @@ def nodes_that_ran(root):
   return counts
 
 
-def kill_node_when_busy(proc, root, node):
-  """Waits until `node` has finished a unit and runs another, then SIGKILLs its raylet and
-  every process under it at one instant (frozen first; if the unit ended meanwhile they
-  are let go and the wait goes on). Returns how many units had finished by then."""
+def kill_node_when_busy(proc, root, node, after_units=1):
+  """Waits until `node` has finished a unit, the sweep `after_units` units, and the node
+  runs another, then SIGKILLs its raylet and every process under it at one instant (frozen
+  first; if the unit ended meanwhile they are let go and the wait goes on). Returns how
+  many units had finished by then."""
   raylet = node.all_processes["raylet"][0].process.pid
   deadline = time.time() + 600
   while True:
     assert proc.poll() is None and time.time() < deadline, "the second node never ran a unit"
-    if nodes_that_ran(root).get(node.node_id, 0) >= 1 and busy(raylet):
+    ran = nodes_that_ran(root)
+    if ran.get(node.node_id, 0) >= 1 and sum(ran.values()) >= after_units and busy(raylet):
       tree = [raylet, *descendants(raylet)]
       signal_all(tree, signal.SIGSTOP)
       if busy(raylet):  # still running a unit, now frozen in it
@@ -142,6 +144,7 @@ def test_without_task_retries_a_lost_node_stops_the_sweep_and_a_rerun_finishes_i
 
 
 if __name__ == "__main__":  # WORKSPACE.md's cost of a lost node: wall times with and without
+  # (PYTHONPATH=. .venv/bin/python tests/test_two_nodes.py)
   from ray.cluster_utils import Cluster
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
   os.environ.update({"RAY_TMPDIR": tempfile.mkdtemp(prefix="rt", dir="/tmp"), "RAY_USAGE_STATS_ENABLED": "0"})
@@ -153,7 +156,7 @@ if __name__ == "__main__":  # WORKSPACE.md's cost of a lost node: wall times wit
     proc = subprocess.Popen([sys.executable, os.path.join(repo, "bin", "spam_sweep"), "--sweep=configs/sweeps/smoke.gin",
                              f"--root_dir={root}/r", f"--ray_address={ray_cluster.address}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=repo, env=user_env())
-    finished = kill_node_when_busy(proc, f"{root}/r", second) if kill else None
+    finished = kill_node_when_busy(proc, f"{root}/r", second, after_units=7) if kill else None  # halfway
     _, err = proc.communicate()
     assert proc.returncode == 0, err[-2000:]
     print(f"smoke sweep on 2 nodes of 1 CPU, {'second node killed after ' + str(finished) + ' of 14 units' if kill else 'no node lost'}: "
