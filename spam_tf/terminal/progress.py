@@ -50,8 +50,7 @@ def unit_state(unit):
 
 def node_of(unit):
   """The Ray node that ran a finished unit (its result.json's "node"), or None."""
-  result = _read_json(os.path.join(unit.run_dir, RESULT_FILE)) or {}
-  return result.get("node") or (result.get("target") or {}).get("node")
+  return (_read_json(os.path.join(unit.run_dir, RESULT_FILE)) or {}).get("node")
 
 
 def format_seconds(seconds):
