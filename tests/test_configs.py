@@ -9,6 +9,7 @@ import gin
 import pytest
 
 from spam_tf.rl import agents
+from spam_tf.rl import criteria
 from spam_tf.rl import train
 from spam_tf.running import experiment
 from spam_tf.spam import autoencoder
@@ -18,7 +19,8 @@ CONFIGS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "..", "config
 FUNCTIONS = {"train_eval": train.train_eval, "reinforce_agent": agents.reinforce_agent,
              "make_agent": agents.make_agent, "actor_network": agents.actor_network,
              "build_autoencoder": autoencoder.build_autoencoder,
-             "train_autoencoder": autoencoder.train_autoencoder, "transfer": transfer.transfer}
+             "train_autoencoder": autoencoder.train_autoencoder, "transfer": transfer.transfer,
+             "success_criterion": criteria.success_criterion}
 # The observations' meanings (gymnasium's documentation of each env).
 CARTPOLE = ("cart position", "cart velocity", "pole angle", "pole angular velocity")
 INVERTED_PENDULUM = ("cart position", "pole angle", "cart velocity", "pole angular velocity")
@@ -34,7 +36,12 @@ EXPECTED = {
                                   ("target", "train_eval", "iterations"): 100,
                                   ("", "actor_network", "fc_layer_params"): (64, 64),
                                   ("", "build_autoencoder", "hidden_sizes"): (256, 128),
-                                  ("", "build_autoencoder", "output_activation"): "relu"},
+                                  ("", "build_autoencoder", "output_activation"): "relu",
+                                  ("", "success_criterion", "returns"): {"CartPole-v1": 500,
+                                                                        "InvertedPendulum-v4": 1000}},
+    "suite.gin": {("", "success_criterion", "returns"): {}, ("target", "train_eval", "iterations"): 100,
+                  ("", "build_autoencoder", "hidden_sizes"): (256, 128),
+                  ("target", "transfer", "head_strategy"): "auto"},
     "paper_4_2_transfer.gin": {("target", "transfer", "head_strategy"): "logit_difference",
                                ("", "build_autoencoder", "hidden_sizes"): (256, 128),
                                ("target", "train_eval", "iterations"): 100},
@@ -72,6 +79,19 @@ def test_config_sets_what_it_says(path, repo_root, monkeypatch):
     experiment.parse_gin([path], [])
     for (scope, function, parameter), value in EXPECTED[os.path.basename(path)].items():
       assert effective(scope, function, parameter) == value, (scope, function, parameter)
+  finally:
+    gin.clear_config()
+
+
+def test_the_paper_judges_by_the_task_maximum_and_the_suite_by_gymnasiums_thresholds(repo_root, monkeypatch):
+  monkeypatch.chdir(repo_root)
+  expected = {"paper_4_3_suboptimal.gin": {"CartPole-v1": 500, "InvertedPendulum-v4": 1000},
+              "suite.gin": {"CartPole-v1": 475, "Acrobot-v1": -100, "InvertedPendulum-v4": 950,
+                            "InvertedDoublePendulum-v4": 9100}}  # gymnasium 1.4's reward_threshold
+  try:
+    for name, returns in expected.items():
+      experiment.parse_gin([os.path.join("configs", name)], [])
+      assert {env_id: criteria.success_criterion(env_id) for env_id in returns} == returns, name
   finally:
     gin.clear_config()
 

@@ -8,18 +8,21 @@ from spam_tf.running import learners
 from tests.conftest import user_env
 
 
-def result(greedy, stochastic, steps, maximum=10.0):
-  return {"convergence_return": maximum, "iterations": len(greedy) - 1, "eval_returns": greedy,
+TASK = {"criterion": 10.0, "floor": 0.0}
+
+
+def result(greedy, stochastic, steps):
+  return {"iterations": len(greedy) - 1, "eval_returns": greedy,
           "stochastic_eval_returns": stochastic, "steps_per_iteration": steps}
 
 
 def test_score_reach_hold_and_iterations_to_max():
   # Reaches 10 at iteration 2, then the last 2 iterations average 9.5 (>= 0.95 x 10).
   r = result([0, 5, 10, 9, 10], [0, 4, 9, 10, 8], [100, 110, 90, 100])
-  s = learners.score(r, hold_window=2)
+  s = learners.score(r, TASK, hold_window=2)
   assert s == {"reached": True, "held": True, "held_stochastic": False, "iterations_to_max": 2,
                "mean_steps_per_iteration": 100.0}
-  never = learners.score(result([0, 5, 9, 9, 9], [0, 5, 9, 9, 9], [100] * 4), hold_window=2)
+  never = learners.score(result([0, 5, 9, 9, 9], [0, 5, 9, 9, 9], [100] * 4), TASK, hold_window=2)
   assert never["reached"] is False and never["iterations_to_max"] == 5  # iterations + 1
   assert never["held"] is False  # 9 < 9.5
 

@@ -69,9 +69,9 @@ def test_recipe_add_a_start_point_method(base_root, repo_root, tmp_path, monkeyp
 def test_recipe_add_a_task(repo_root, tmp_path):
   # 1. A gymnasium env of one's own, registered by a module named in its id.
   task = "tests.toy_task:SpamChase-v0"
-  # 2. Its task gin file: the return that counts as the maximum (no step limit says it).
+  # 2. Its task gin file: the return that counts as success (its spec has no reward_threshold).
   task_gin = tmp_path / "chase_task.gin"
-  task_gin.write_text("train_eval.convergence_return = 10.0\n")
+  task_gin.write_text(f"success_criterion.returns = {{'{task}': 10.0}}\n")
   # 3. Run it as a source and a target like any env id.
   _, summary = run_sweep(repo_root, tmp_path, "chase", f"""
 sweep.experiments = [{{'name': 'chase', 'source': '{task}', 'target': '{task}',
@@ -82,9 +82,10 @@ sweep.gin_files = ['configs/smoke.gin']
 """)
   experiment = summary["experiments"]["chase"]
   for stage in ("source_expert", "target_scratch", "target_spam"):
-    assert experiment[stage]["convergence_return"] == 10.0, stage
+    assert experiment[stage]["criterion"] == 10.0, stage
     assert experiment[stage]["env_id"] == task
   assert all(0 <= r <= 10 for r in experiment["target_spam"]["eval_returns"][0])
+  assert experiment["tasks"]["target"]["criterion"] == 10.0
 
 
 def test_recipe_add_an_experiment_to_a_sweep(base_root, repo_root, tmp_path):
@@ -106,7 +107,7 @@ sweep.methods""")
 
 def test_recipe_add_a_statistic_to_the_report(tmp_path, monkeypatch):
   # 1. A pure function of the eval curves [seeds, iterations + 1] -> [seeds] ...
-  def best_return(greedy, stochastic, maximum):
+  def best_return(greedy, stochastic, scale):
     return np.max(greedy, axis=1)
 
   # 2. ... and one line in spam_tf/analysis/scores.py's SCORES: the table gets its column.

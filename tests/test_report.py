@@ -29,8 +29,14 @@ def curve(reach_at, budget=4, start=0.0):
 
 def stage(curves, run_dirs=None):
   """A method's summary entry from per-seed curves (the stochastic curves equal the greedy)."""
-  return {"eval_returns": curves, "stochastic_eval_returns": curves, "convergence_return": MAXIMUM,
+  return {"eval_returns": curves, "stochastic_eval_returns": curves, "criterion": MAXIMUM,
           "run_dirs": run_dirs or [f"units/x/{id(curves)}/seed_{s}" for s in range(len(curves))]}
+
+
+def tasks(floor=0.0):
+  """summary.json's "tasks" of a toy experiment: criterion MAXIMUM, the random policy at `floor`."""
+  return {stage_: {"env_id": env_id, "criterion": MAXIMUM, "floor": floor, "floor_episodes": 100}
+          for stage_, env_id in (("source", "A-v0"), ("target", "B-v0"))}
 
 
 def write_summary(root, experiments, code=None):
@@ -51,7 +57,7 @@ def toy_experiment(seeds=8):
   at 1 on every seed (from a start return of 5); copy never (counts as budget 4 + 1 = 5)."""
   scratch = [curve(2), curve(3), curve(3), curve(4)] * (seeds // 4)
   return {"name": "toy", "source": "A-v0", "target": "B-v0", "seeds": list(range(seeds)),
-          "methods": ["scratch", "spam", "copy"],
+          "methods": ["scratch", "spam", "copy"], "tasks": tasks(),
           "source_expert": stage([curve(1)] * seeds),
           "target_scratch": stage(scratch),
           "target_spam": stage([curve(1, start=5.0)] * seeds),
@@ -171,7 +177,7 @@ def genome_experiment(code_size, reach, seeds=SEEDS):
   shared = {"scratch": stage([curve(4)] * len(seeds), [f"units/scratch/seed_{s}" for s in seeds]),
             "copy": stage([curve(None)] * len(seeds), [f"units/copy/seed_{s}" for s in seeds])}
   experiment = {"name": f"g_{code_size}", "source": "A-v0", "target": "B-v0", "seeds": seeds,
-                "methods": ["scratch", "copy", "genome", "genome_mean"],
+                "methods": ["scratch", "copy", "genome", "genome_mean"], "tasks": tasks(),
                 "source_expert": stage([curve(1)] * len(seeds)),
                 "genome": {"code_size": code_size, "dim": 512, "compression_ratio": 512 / code_size,
                            "zoo_members": 8, "held_out_members": 2, "config": f"build_genome_autoencoder.code_size = {code_size}\nzoo.size = 3",

@@ -6,8 +6,8 @@ import numpy as np
 
 class Chase(gym.Env):
   """Observation [offset, 0]: push toward the target (action 1 when offset > 0, else 0)
-  and earn 1; 10 steps an episode, so the task maximum is 10. No step limit is
-  registered: the maximum comes from the task's gin file."""
+  and earn 1; 10 steps an episode, so the task maximum is 10. No reward_threshold is
+  registered: the success criterion comes from the task's gin file."""
 
   observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
   action_space = gym.spaces.Discrete(2)

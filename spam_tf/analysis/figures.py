@@ -27,29 +27,34 @@ def _finish(plt, fig, ax, title, legend_title, path):
   plt.close(fig)
 
 
-def curve_figure(curves_by_label, maximum, title, path, reps):
-  """Mean eval return per iteration with its 95% bootstrap band, one line per label.
-  curves_by_label: {label: [seeds, T]}."""
+def curve_figure(curves_by_label, scale, title, path, reps):
+  """Mean normalised eval return per iteration (scores.Scale: 0 = a random policy, 1 = the
+  success criterion) with its 95% bootstrap band, one line per label; the y-axis spans the
+  data and both reference lines. curves_by_label: {label: [seeds, T]} raw returns."""
   plt = _plt()
   fig, ax = plt.subplots(figsize=(9, 4.8), dpi=120)
+  lowest, highest = 0.0, 1.0
   for label, curves in curves_by_label.items():
-    mean, low, high = st.mean_band(curves, reps)
+    mean, low, high = st.mean_band(scale.normalize(curves), reps)
     x = np.arange(len(mean))
     color = COLORS.get(label)
     width = 2.4 if label == "spam" else 1.4
     ax.plot(x, mean, label=label, color=color, linewidth=width)
     ax.fill_between(x, low, high, color=color, alpha=0.15, linewidth=0)
-  ax.axhline(maximum, color="black", linestyle="--", linewidth=0.8)
-  ax.text(0, maximum, " task maximum", va="bottom", fontsize=8)
+    lowest, highest = min(lowest, float(np.min(low))), max(highest, float(np.max(high)))
+  for level, name in ((1.0, f"criterion ({scale.criterion:g})"), (0.0, f"random policy ({scale.floor:.1f})")):
+    ax.axhline(level, color="black", linestyle="--" if level else ":", linewidth=0.8)
+    ax.text(0, level, f" {name}", va="bottom", fontsize=8)
   ax.set_xlabel("iteration (the paper's timestep)")
-  ax.set_ylabel("greedy eval return (mean over seeds)")
-  ax.set_ylim(bottom=0, top=maximum * 1.08)
+  ax.set_ylabel("normalised greedy eval return (mean over seeds)")
+  margin = 0.05 * (highest - lowest)
+  ax.set_ylim(bottom=lowest - margin, top=highest + margin)
   ax.xaxis.get_major_locator().set_params(integer=True)
   _finish(plt, fig, ax, title, "start point", path)
 
 
 def profile_figure(iterations, budget, title, path, reps):
-  """Performance profile: fraction of seeds at the maximum by each iteration, with its 95%
+  """Performance profile: fraction of seeds at the criterion by each iteration, with its 95%
   band, one line per method. iterations: {method: [seeds]}."""
   plt = _plt()
   fig, ax = plt.subplots(figsize=(9, 4.0), dpi=120)

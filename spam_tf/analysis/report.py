@@ -21,6 +21,7 @@ from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import statistics as st
 from spam_tf.analysis import tables
 from spam_tf.analysis import text
+from spam_tf.analysis import transfer_metrics
 from spam_tf.analysis.text import interval
 
 PAPER = {
@@ -134,9 +135,10 @@ def _provenance_lines(provenance, experiments):
       + (f"; of all {len(provenance['invocations'])} invocations of this root_dir: "
          f"{provenance['wall_seconds_all_invocations'] / 60:.1f} min"
          if len(provenance.get("invocations", ())) > 1 else ""),
-      "- scores per seed: iterations to first reach the task maximum with the greedy policy "
-      "(a seed that never does counts as the budget + 1); normalised area under the eval curve "
-      "(mean return / maximum; greedy and stochastic); IQMs and probabilities of improvement "
+      "- scores per seed: iterations to first reach the success criterion (the paper's experiments: "
+      "the task maximum) with the greedy policy (a seed that never does counts as the budget + 1); "
+      "normalised area under the eval curve (the mean over iterations of (return - floor) / "
+      "(criterion - floor), the floor a random policy's mean return; greedy and stochastic); IQMs and probabilities of improvement "
       "with 95% stratified-bootstrap intervals (rliable); methods share seeds (the same "
       "initialisation, the same env seeds), so their per-seed differences are paired"]
 
@@ -148,29 +150,32 @@ def _experiment_section(root_dir, out_dir, name, experiment, reps):
   lines = [f"## {title}", "", f"Paper: {paper.get('figure', '—')}" + (f", {paper['table']}" if "table" in paper else ""), ""]
   figure = f"{name}.png"
   if not experiment["methods"]:  # experts only (the paper's Figure 3)
-    expert = experiment["source_expert"]
-    figures.curve_figure({"expert": expert["eval_returns"]}, expert["convergence_return"],
+    expert, scale = experiment["source_expert"], scores_lib.scale_of(experiment, "source")
+    figures.curve_figure({"expert": expert["eval_returns"]}, scale,
                  f"{title}: the expert trained for {len(expert['eval_returns'][0]) - 1} iterations",
                  os.path.join(out_dir, figure), reps)
     final = st.final_return(expert["eval_returns"])
     lines += [f"![{name}]({figure})", "",
               f"Mean of the last 10 iterations per seed: IQM {interval(*st.iqm_interval(final, reps))}; "
-              f"seeds below the maximum in any of the last 10 iterations: "
-              f"{int(np.sum(np.min(np.asarray(expert['eval_returns'])[:, -10:], axis=1) < expert['convergence_return']))}"
+              f"seeds below the criterion ({scale.criterion:g}) in any of the last 10 iterations: "
+              f"{int(np.sum(np.min(np.asarray(expert['eval_returns'])[:, -10:], axis=1) < scale.criterion))}"
               f" of {len(final)}.", ""]
     return lines, None, None
-  scores, maximum, budget = scores_lib.experiment_scores(experiment)
+  scores, scale, budget = scores_lib.experiment_scores(experiment)
   rows = scores_lib.comparisons(scores, reps)
-  figures.curve_figure({m: experiment[f"target_{m}"]["eval_returns"] for m in experiment["methods"]}, maximum,
-               title, os.path.join(out_dir, figure), reps)
+  curves = {m: experiment[f"target_{m}"]["eval_returns"] for m in experiment["methods"]}
+  figures.curve_figure(curves, scale, title, os.path.join(out_dir, figure), reps)
   profile = f"{name}_profile.png"
   figures.profile_figure({m: scores[m]["iterations"] for m in experiment["methods"]}, budget,
-                 f"{name}: fraction of seeds at the maximum by each iteration",
+                 f"{name}: fraction of seeds at the criterion by each iteration",
                  os.path.join(out_dir, profile), reps)
-  lines += [f"![{name}]({figure})", "", f"![{name}: performance profile]({profile})", ""]
+  lines += [f"![{name}]({figure})", "", f"![{name}: performance profile]({profile})", "",
+            tables.criterion_line(experiment), ""]
   if "scratch" in paper:
-    lines += tables.paper_table(paper, experiment, scores, rows, maximum)
+    lines += tables.paper_table(paper, experiment, scores, rows, scale.criterion)
   lines += tables.controls_table(rows, budget)
+  if "scratch" in curves and len(curves) > 1:
+    lines += tables.transfer_metrics_table(transfer_metrics.table(curves, scale, reps), budget)
   verdict = text.verdict_sentences(rows)
   if "autoencoder" in experiment:
     lines += tables.reconstruction_lines(root_dir, out_dir, name, experiment, paper, reps)

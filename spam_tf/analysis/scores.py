@@ -18,8 +18,20 @@ from spam_tf.analysis import statistics as st
 
 
 @dataclasses.dataclass(frozen=True)
+class Scale:
+  """How an experiment judges its target's returns (summary.json "tasks"): the success
+  criterion and the random policy's mean return, the 0 of the normalised scale."""
+  criterion: float
+  floor: float
+
+  def normalize(self, returns):
+    """(returns - floor) / (criterion - floor), any shape."""
+    return st.normalize(returns, self.criterion, self.floor)
+
+
+@dataclasses.dataclass(frozen=True)
 class Score:
-  """of(greedy [S, T + 1], stochastic [S, T + 1], maximum) -> [S]: one number per seed.
+  """of(greedy [S, T + 1], stochastic [S, T + 1], scale: Scale) -> [S]: one number per seed.
   The per-experiment table gives its IQM [95% CI] in a column headed `title`."""
   title: str
   of: Callable
@@ -30,10 +42,14 @@ class Score:
 NO_AUTOENCODER = ("copy", "prune", "relu", "relu_prune", "noise", "zoo_mean")
 
 SCORES = {
-    "iterations": Score("iterations IQM [CI]", lambda greedy, stochastic, maximum: st.iterations_to_max(greedy, maximum)),
-    "auc": Score("AUC IQM [CI]", lambda greedy, stochastic, maximum: st.normalized_auc(greedy, maximum), 2),
-    "auc_stochastic": Score("AUC stochastic", lambda greedy, stochastic, maximum: st.normalized_auc(stochastic, maximum), 2),
-    "final": Score("final return (last 10)", lambda greedy, stochastic, maximum: st.final_return(greedy)),
+    "iterations": Score("iterations IQM [CI]",
+                        lambda greedy, stochastic, scale: st.iterations_to_max(greedy, scale.criterion)),
+    "auc": Score("AUC IQM [CI]",
+                 lambda greedy, stochastic, scale: st.normalized_auc(greedy, scale.criterion, scale.floor), 2),
+    "auc_stochastic": Score("AUC stochastic",
+                            lambda greedy, stochastic, scale: st.normalized_auc(stochastic, scale.criterion,
+                                                                                scale.floor), 2),
+    "final": Score("final return (last 10)", lambda greedy, stochastic, scale: st.final_return(greedy)),
 }
 
 
@@ -49,23 +65,32 @@ def seeds_of(experiments):
   return sorted({s for e in experiments.values() for s in e["seeds"]})
 
 
-def method_scores(stage_summary, maximum):
+def method_scores(stage_summary, scale):
   """Per-seed scores of one method: {name: [seeds]}, every score of SCORES and the start
   return (the greedy return at iteration 0)."""
   greedy = np.asarray(stage_summary["eval_returns"], np.float64)  # [seeds, iterations + 1]
   stochastic = np.asarray(stage_summary["stochastic_eval_returns"], np.float64)
-  scores = {name: score.of(greedy, stochastic, maximum) for name, score in SCORES.items()}
+  scores = {name: score.of(greedy, stochastic, scale) for name, score in SCORES.items()}
   scores["start"] = greedy[:, 0]
   return scores
 
 
+def scale_of(experiment, stage="target"):
+  """The Scale of an experiment's target (or source) task, from its summary."""
+  if "tasks" not in experiment:
+    raise ValueError(f"{experiment.get('name', 'an experiment')}: its summary predates success criteria "
+                     "and random-policy floors: rerun its bin/spam_sweep (or spam_main) command on the same "
+                     "root_dir (finished units are kept) to rewrite summary.json")
+  task = experiment["tasks"][stage]
+  return Scale(task["criterion"], task["floor"])
+
+
 def experiment_scores(experiment):
-  """{method: method_scores}, the task maximum and the budget (iterations)."""
-  methods = experiment["methods"]
-  maximum = experiment[f"target_{methods[0]}"]["convergence_return"]
-  scores = {m: method_scores(experiment[f"target_{m}"], maximum) for m in methods}
+  """{method: method_scores}, the target's Scale and the budget (iterations)."""
+  methods, scale = experiment["methods"], scale_of(experiment)
+  scores = {m: method_scores(experiment[f"target_{m}"], scale) for m in methods}
   budget = len(experiment[f"target_{methods[0]}"]["eval_returns"][0]) - 1
-  return scores, maximum, budget
+  return scores, scale, budget
 
 
 def references(method, methods):

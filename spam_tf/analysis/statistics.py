@@ -22,10 +22,16 @@ def iterations_to_max(eval_returns, maximum):
   return np.where(reached.any(axis=1), reached.argmax(axis=1), returns.shape[1]).astype(int)
 
 
-def normalized_auc(eval_returns, maximum):
-  """Mean return over the iterations, divided by the maximum: [seeds] in [0, 1] for
-  non-negative returns. eval_returns: [seeds, iterations + 1]."""
-  return np.asarray(eval_returns, np.float64).mean(axis=1) / maximum
+def normalize(returns, criterion, floor=0.0):
+  """(returns - floor) / (criterion - floor), elementwise: 0 at the floor (a random
+  policy's mean return), 1 at the criterion, higher is better whatever the rewards' sign."""
+  return (np.asarray(returns, np.float64) - floor) / (criterion - floor)
+
+
+def normalized_auc(eval_returns, criterion, floor=0.0):
+  """Mean normalised return over the iterations (normalize): [seeds].
+  eval_returns: [seeds, iterations + 1]."""
+  return normalize(eval_returns, criterion, floor).mean(axis=1)
 
 
 def final_return(eval_returns, window=10):

@@ -11,6 +11,39 @@ from spam_tf.analysis.text import fmt, interval, paper_sparsity_sentence, sparsi
 from spam_tf.rl import curves as curves_lib
 
 
+def criterion_line(experiment):
+  """One line: each task's success criterion and random-policy floor (summary.json "tasks")."""
+  def task(stage):
+    t = experiment["tasks"][stage]
+    return f"{t['env_id']}: criterion {t['criterion']:g}, random policy {t['floor']:.1f}"
+  same = experiment["source"] == experiment["target"]
+  return ("Success criterion and normalisation (0 = the random policy's mean return over "
+          f"{experiment['tasks']['target']['floor_episodes']} episodes, 1 = the criterion): "
+          + (task("target") if same else f"source {task('source')}; target {task('target')}") + ".")
+
+
+def transfer_metrics_table(metrics, budget):
+  """Taylor & Stone's metrics (spam_tf.analysis.transfer_metrics): IQM [95% CI] per method,
+  and the Holm-corrected paired verdict against scratch of each metric but the ratio."""
+  names = {"jumpstart": "jumpstart", "asymptotic": "asymptotic (last 10)", "total_reward": "total reward (AUC)",
+           "transfer_ratio": "transfer ratio", "time_to_threshold": "time to threshold"}
+  threshold = (f"the fallback {metrics['threshold']:.1f} (scratch reaches the criterion on fewer than half "
+               "its seeds: the median over seeds of its mean return over the last 10 iterations)"
+               if metrics["fallback"] else f"the criterion {metrics['threshold']:g}")
+  lines = [f"Transfer metrics (Taylor & Stone 2009), normalised returns; time to threshold: iterations to "
+           f"{threshold} (budget {budget}; never = {budget + 1}). Verdicts: paired vs scratch, Holm over "
+           "this table's tests:", "",
+           "| method | " + " | ".join(names.values()) + " |", "|---" * (len(names) + 1) + "|"]
+  for method, row in metrics["rows"].items():
+    cells = []
+    for name in names:
+      digits = 1 if name == "time_to_threshold" else 2
+      versus = row["vs_scratch"].get(name)
+      cells.append(interval(*row[name], digits=digits) + (f" {versus['verdict']}" if versus else ""))
+    lines.append(f"| {method} | " + " | ".join(cells) + " |")
+  return lines + [""]
+
+
 def paper_table(paper, experiment, scores, rows, maximum):
   """The paper's iterations to convergence beside ours (its mean-curve criterion and per seed)."""
   lines = ["| | paper (iterations, mean curve) | here: mean curve | here: per-seed IQM [95% CI] | verdict (paired, Holm, vs scratch) |",
@@ -28,7 +61,7 @@ def controls_table(rows, budget):
   """Every method's start return, the IQM [CI] of each score of scores.SCORES, the
   probabilities of improvement and the paired differences from scratch."""
   titles = [score.title for score in scores_lib.SCORES.values()]
-  lines = [f"Iterations to the maximum (budget {budget}; never = {budget + 1}) and start-point return:", "",
+  lines = [f"Iterations to the criterion (budget {budget}; never = {budget + 1}) and start-point return:", "",
            "| method | start return | " + " | ".join(titles) + " | P(beats scratch) | P(beats copy) | "
            "P(spam beats it) | vs scratch (paired iterations) | vs scratch (paired stochastic AUC) |",
            "|---" * (len(titles) + 7) + "|"]

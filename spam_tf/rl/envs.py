@@ -29,6 +29,14 @@ def make(env_id: str) -> gym.Env:
   return env
 
 
+def spec_of(env_id: str):
+  """gymnasium's EnvSpec of env_id, with a one-line error for unknown ids."""
+  try:
+    return gym.spec(env_id)
+  except gym.error.Error as e:
+    raise EnvError(f"unknown or unavailable gymnasium env {env_id!r}: {e}") from None
+
+
 def check_spaces(env_id, observation_space, action_space):
   """Raises EnvError unless obs is a 1-D Box and action a Discrete or 1-D Box."""
   if not (isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 1):

@@ -79,7 +79,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
   hparams: None, or {name: str/int/float} logged through TensorBoard's HParams plugin.
   record: None, or more JSON fields for result.json (e.g. the code that trained it).
   weight_snapshots: iterations after which the actor's weights are kept.
-  convergence_return: the task maximum (default: the env's step limit).
+  convergence_return: the unit's own success criterion (default: gymnasium's
+    reward_threshold); experiments apply theirs to the curves (spam_tf/rl/criteria.py).
   Returns the result dict: eval_iterations [E], eval_returns [E] (iteration 0 is the
   start point), stochastic_eval_returns, train_returns, losses, env_steps, timings,
   iterations_to_convergence, and the paths of the saved weights and SavedModel.
@@ -274,7 +275,7 @@ def _result(env_id, seed, iterations, stage, history, stochastic_eval_returns, f
   return {
       "env_id": env_id, "seed": seed, "iterations": iterations, "discrete": stage.discrete,
       "convergence_return": stage.threshold,
-      "iterations_to_convergence": curves.first_reaching(
+      "iterations_to_convergence": None if stage.threshold is None else curves.first_reaching(
           history["eval_iterations"], history["eval_returns"], stage.threshold),
       "final_eval_return": history["eval_returns"][-1],
       "eval_iterations": history["eval_iterations"],
@@ -327,14 +328,13 @@ def start_envs(batch_steps, mean_episode_length, num_envs):
 
 
 def convergence_threshold(env, convergence_return):
-  """The task maximum: convergence_return if given, else the env's step limit."""
+  """The unit's own criterion, for its log and result.json: convergence_return if given,
+  else gymnasium's reward_threshold (None if the task has none). Experiments judge with
+  theirs (spam_tf/rl/criteria.py), so a unit serves experiments of other criteria."""
   if convergence_return is not None:
     return float(convergence_return)
-  # The paper's criterion is the task's maximum return; for envs paying at most
-  # 1 per step (CartPole, InvertedPendulum) that is the episode step limit.
-  if env.spec.max_episode_steps is None:
-    raise ValueError(f"{env.spec.id} has no step limit: set train_eval.convergence_return")
-  return float(env.spec.max_episode_steps)
+  threshold = env.spec.reward_threshold
+  return None if threshold is None else float(threshold)
 
 
 def _train_step(train_fn, experience, agent, where, checkpoint_dir):

@@ -22,6 +22,7 @@ import numpy as np
 
 from spam_tf import files
 from spam_tf.rl import agents
+from spam_tf.rl import criteria
 from spam_tf.rl import envs as envs_lib
 from spam_tf.rl import snapshots
 from spam_tf.rl import train
@@ -68,6 +69,7 @@ class Plan:
   iterations: dict  # unit kind -> training iterations (for the progress display)
   genomes: dict = dataclasses.field(default_factory=dict)
   zoo: list = dataclasses.field(default_factory=list)
+  criteria: dict = dataclasses.field(default_factory=dict)  # {env id: success criterion}
 
   def units(self):
     return [*self.experts.values(), *self.zoo, *self.autoencoders.values(), *self.genomes.values(),
@@ -106,6 +108,7 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
   parse_gin([*experiment.gin_files, *gin_files], [*experiment.gin_bindings, *gin_bindings])
   for scope in ("source", "target"):
     train.check_config(scope)
+  task_criteria = _criteria(experiment)
   external = {s: _check_expert_dir(experiment.source_expert_dir, s, experiment.source, identity.of_unit("expert"))
               for s in seeds} if experiment.source_expert_dir else {}
   if set(methods) - {"scratch"}:
@@ -114,7 +117,7 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
   text = gin.config_str()
   iterations = {"expert": train.configured("source")["iterations"], "autoencoder": 0, "genome": 0,
                 "target": train.configured("target")["iterations"]}
-  result = Plan(experiment, list(seeds), methods, text, {}, {}, {}, iterations)
+  result = Plan(experiment, list(seeds), methods, text, {}, {}, {}, iterations, criteria=task_criteria)
   if any(start_points.reads(m) in ("genome", "zoo") for m in methods):
     result.zoo = _zoo_units(experiment, seeds, text)
   for s in seeds:
@@ -129,6 +132,14 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
     for method in methods:
       result.targets[(method, s)] = _target_unit(experiment, s, method, text, expert, helpers, result.zoo)
   return result
+
+
+def _criteria(experiment):
+  """{env id: success criterion} of the source and the target (spam_tf/rl/criteria.py)."""
+  try:
+    return {env_id: criteria.success_criterion(env_id) for env_id in (experiment.source, experiment.target)}
+  except criteria.CriterionError as e:
+    raise ExperimentError(f"{experiment.name}: {first_line(e)}") from None
 
 
 def _zoo_units(experiment, seeds, config_text):

@@ -1,4 +1,4 @@
-"""The learner search of bin/spam_learners: which f1/f2 reaches a task's maximum and holds it.
+"""The learner search of bin/spam_learners: which f1/f2 reaches a task's criterion and holds it.
 
 Each candidate is a list of gin bindings on top of the project's defaults (and
 the --gin_file/--gin_bindings given). Every (candidate, env, seed) trains from
@@ -6,11 +6,12 @@ scratch with train.train_eval as a scratch target unit
 (spam_tf/running/units.py: <root_dir>/units/target/<env>/scratch/<config hash>/seed_<s>/,
 resumable, a finished run's result.json is reused) on spam_tf/running/engine.py and is scored by:
 
-  reached   the greedy eval return hits the task maximum at some iteration;
-  held      the mean greedy eval return over the last `hold_window` iterations
-            is >= hold_fraction x the maximum (held_stochastic: the same on the
-            stochastic eval return);
-  iterations to the maximum (first iteration; never = iterations + 1);
+  reached   the greedy eval return hits the success criterion (spam_tf/rl/criteria.py:
+            gin's success_criterion, else gymnasium's reward_threshold) at some iteration;
+  held      the mean normalised greedy eval return over the last `hold_window`
+            iterations (0 = a random policy, 1 = the criterion) is >= hold_fraction
+            (held_stochastic: the same on the stochastic eval return);
+  iterations to the criterion (first iteration; never = iterations + 1);
   steps per iteration / batch_steps.
 """
 import os
@@ -20,10 +21,12 @@ import numpy as np
 
 from spam_tf import files
 from spam_tf.analysis import statistics as st
+from spam_tf.rl import criteria
 from spam_tf.rl import envs as envs_lib
 from spam_tf.rl import train
 from spam_tf.running import engine
 from spam_tf.running import identity
+from spam_tf.running import tasks
 from spam_tf.running import experiment
 from spam_tf.running import units as units_lib
 from spam_tf.running import worker
@@ -64,16 +67,22 @@ HOLD_WINDOW = 20
 HOLD_FRACTION = 0.95
 
 
-def score(result, hold_window=HOLD_WINDOW, hold_fraction=HOLD_FRACTION):
-  """Scores one run's result.json dict (see the module doc); eval_interval must be 1."""
-  maximum = result["convergence_return"]
+def score(result, task, hold_window=HOLD_WINDOW, hold_fraction=HOLD_FRACTION):
+  """Scores one run's result.json dict (see the module doc); eval_interval must be 1.
+  task: {"criterion", "floor"} (spam_tf/running/tasks.py); holding is judged on the
+  normalised scale, 0 at the floor and 1 at the criterion."""
+  criterion, floor = task["criterion"], task["floor"]
   greedy = np.asarray(result["eval_returns"], np.float64)  # [iterations + 1]
   stochastic = np.asarray(result["stochastic_eval_returns"], np.float64)
+
+  def holds(curve):
+    return bool(st.normalize(curve[-hold_window:], criterion, floor).mean() >= hold_fraction)
+
   return {
-      "reached": bool((greedy >= maximum).any()),
-      "held": bool(greedy[-hold_window:].mean() >= hold_fraction * maximum),
-      "held_stochastic": bool(stochastic[-hold_window:].mean() >= hold_fraction * maximum),
-      "iterations_to_max": int(st.iterations_to_max(greedy[None], maximum)[0]),
+      "reached": bool((greedy >= criterion).any()),
+      "held": holds(greedy),
+      "held_stochastic": holds(stochastic),
+      "iterations_to_max": int(st.iterations_to_max(greedy[None], criterion)[0]),
       "mean_steps_per_iteration": float(np.mean(result["steps_per_iteration"])),
   }
 
@@ -99,10 +108,11 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
     raise ValueError(f"unknown candidate(s) {unknown}; choose from {sorted(CANDIDATES)}")
   for env_id in env_ids:
     envs_lib.make(env_id).close()
-  runs, iterations, batch_steps = {}, {}, {}
+  runs, iterations, batch_steps, task_criteria = {}, {}, {}, {}
   for candidate in candidates:
     experiment.parse_gin(gin_files, list(gin_bindings) + CANDIDATES[candidate])
     train.check_config()
+    task_criteria.update({env_id: criteria.success_criterion(env_id) for env_id in env_ids})
     config = units_lib.config_for("target", gin.config_str())
     iterations[candidate] = train.configured("target")["iterations"]
     batch_steps[candidate] = train.configured("target")["batch_steps"]
@@ -114,6 +124,7 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
   os.makedirs(root_dir, exist_ok=True)
   with files.RootLock(root_dir):
     console.log_to(os.path.join(root_dir, "spam_learners.log"))
+    task = {env_id: tasks.describe(root_dir, env_id, task_criteria[env_id]) for env_id in env_ids}
     display = progress.Display(
         [progress.Unit(f"{c} {e} seed {s}", unit.run_dir(root_dir), iterations[c])
          for (c, e, s), unit in runs.items()], console.stream(), "learner search", console.log_path())
@@ -124,9 +135,10 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
       display.close()
   table = {}
   for candidate in candidates:
-    scores = {env_id: [score(results[runs[(candidate, env_id, s)]]["target"]) for s in seeds]
+    scores = {env_id: [score(results[runs[(candidate, env_id, s)]]["target"], task[env_id]) for s in seeds]
               for env_id in env_ids}
     table[candidate] = {env_id: {**summarize(scores[env_id], batch_steps[candidate]),
+                                 "criterion": task[env_id]["criterion"], "floor": task[env_id]["floor"],
                                  "per_seed": scores[env_id]} for env_id in env_ids}
   _record(os.path.join(root_dir, "learners.json"), table, seeds, gin_files, gin_bindings)
   return table

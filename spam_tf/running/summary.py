@@ -1,8 +1,9 @@
 """An experiment's summary: what summary.json holds per experiment, and its terminal table.
 
-Built in the parent from the units' results (spam_tf/running/worker.py): per stage
-(the source expert and each method's target runs) the eval curves of every seed,
-iterations to convergence (the paper's mean-curve criterion and per seed), final
+Built in the parent from the units' results (spam_tf/running/worker.py): the source's
+and the target's success criterion and random-policy floor (spam_tf/running/tasks.py);
+per stage (the source expert and each method's target runs) the eval curves of every
+seed, iterations to the criterion (the paper's mean-curve rule and per seed), final
 returns, the folders of each seed's unit and TensorBoard run (relative to
 root_dir), and for the autoencoder, the genome and SPAM's start what they measured.
 """
@@ -14,15 +15,16 @@ from spam_tf.analysis import statistics as st
 from spam_tf.rl import curves
 
 
-def _stage_summary(results, convergence_return):
-  """Aggregates per-seed train results (list over seeds) into one summary object."""
-  eval_returns = [r["eval_returns"] for r in results]
+def _stage_summary(results, criterion):
+  """Aggregates per-seed train results (list over seeds) into one summary object, judged
+  by the experiment's success criterion (not the one each unit logged)."""
+  eval_iterations, eval_returns = results[0]["eval_iterations"], [r["eval_returns"] for r in results]
   return {
       "env_id": results[0]["env_id"],
-      "convergence_return": convergence_return,
-      "iterations_to_convergence": curves.iterations_to_convergence(
-          results[0]["eval_iterations"], eval_returns, convergence_return),
-      "iterations_to_convergence_per_seed": [r["iterations_to_convergence"] for r in results],
+      "criterion": criterion,
+      "iterations_to_convergence": curves.iterations_to_convergence(eval_iterations, eval_returns, criterion),
+      "iterations_to_convergence_per_seed": [curves.first_reaching(eval_iterations, r, criterion)
+                                             for r in eval_returns],
       "final_eval_return": float(np.mean([r["final_eval_return"] for r in results])),
       "final_eval_return_per_seed": [r["final_eval_return"] for r in results],
       "final_stochastic_eval_return": float(np.mean([r["stochastic_eval_returns"][-1]
@@ -54,13 +56,16 @@ def _dirs(root_dir, seed_units):
           "log_dirs": [os.path.relpath(u.log_dir(root_dir), root_dir) for u in seed_units]}
 
 
-def summarize(root_dir, plan, results):
-  """summary.json's dict for one experiment. plan: experiment.Plan; results: {unit: result}."""
+def summarize(root_dir, plan, results, tasks):
+  """summary.json's dict for one experiment. plan: experiment.Plan; results: {unit: result};
+  tasks: {env id: spam_tf.running.tasks.describe()} (criterion and random-policy floor)."""
   seeds, methods = plan.seeds, plan.methods
+  source, target = plan.experiment.source, plan.experiment.target
   experts = [results[plan.experts[s]] for s in seeds]
-  summary = {"name": plan.experiment.name, "source": plan.experiment.source,
-             "target": plan.experiment.target, "seeds": list(seeds), "methods": list(methods),
-             "source_expert": _stage_summary(experts, experts[0]["convergence_return"])}
+  summary = {"name": plan.experiment.name, "source": source, "target": target,
+             "seeds": list(seeds), "methods": list(methods),
+             "tasks": {"source": tasks[source], "target": tasks[target]},
+             "source_expert": _stage_summary(experts, tasks[source]["criterion"])}
   summary["source_expert"].update(_dirs(root_dir, [plan.experts[s] for s in seeds]))
   if plan.autoencoders:
     autoencoders = [results[plan.autoencoders[s]] for s in seeds]
@@ -77,7 +82,7 @@ def summarize(root_dir, plan, results):
     target_units = [plan.targets[(method, s)] for s in seeds]
     outcomes = [results[u] for u in target_units]
     summary[f"target_{method}"] = _method_summary(root_dir, method, target_units, outcomes,
-                                                  outcomes[0]["target"]["convergence_return"])
+                                                  tasks[target]["criterion"])
   if "spam" in methods and "scratch" in methods:
     spam_conv = summary["target_spam"]["iterations_to_convergence"]
     scratch_conv = summary["target_scratch"]["iterations_to_convergence"]
@@ -85,6 +90,25 @@ def summarize(root_dir, plan, results):
         None if spam_conv is None and scratch_conv is None else
         scratch_conv is None or (spam_conv is not None and spam_conv < scratch_conv))
   return summary
+
+
+def write_events(root_dir, summary):
+  """The experiment's own TensorBoard run, logs/experiments/<name>: its tasks' criteria and
+  floors (Task/...), and each method's mean normalised greedy eval return per iteration
+  (Normalized/<method>: 0 = a random policy, 1 = the criterion; comparable across tasks)."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel  (the parent has it loaded)
+  writer = tf.summary.create_file_writer(os.path.join(root_dir, "logs", "experiments", summary["name"]))
+  with writer.as_default():
+    for stage, task in summary["tasks"].items():
+      tf.summary.scalar(f"Task/{stage.title()}Criterion", task["criterion"], step=0)
+      tf.summary.scalar(f"Task/{stage.title()}RandomFloor", task["floor"], step=0)
+    target = summary["tasks"]["target"]
+    for method in summary["methods"]:
+      mean = np.mean(summary[f"target_{method}"]["eval_returns"], axis=0)
+      for iteration, value in zip(summary[f"target_{method}"]["eval_iterations"], mean):
+        tf.summary.scalar(f"Normalized/{method}",
+                          st.normalize(value, target["criterion"], target["floor"]), step=iteration)
+  writer.close()
 
 
 def _genome_summary(root_dir, plan, results):
@@ -117,6 +141,9 @@ def table(summary):
     rows.append(f"{stage:21s} {fmt(s['iterations_to_convergence']):>21s} "
                 f"{per_seed:>18s} {s['final_eval_return']:13.1f} "
                 f"{s['final_stochastic_eval_return']:12.1f}")
+  rows.append("success criteria: " + "; ".join(
+      f"{t['env_id']} {t['criterion']:g} (a random policy: {t['floor']:.1f})"
+      for stage, t in summary["tasks"].items() if stage == "target" or t["env_id"] != summary["target"]))
   if "autoencoder" in summary:
     ae = summary["autoencoder"]
     line = f"autoencoder: reconstruction mse {fmt(ae['reconstruction_mse'])}, zero ratio {fmt(ae['zero_ratio'])}"

@@ -15,7 +15,10 @@ a unit several experiments need is trained once. Everything is checked before
 anything is written: envs, configs, methods, and that each transfer fits.
 
 Layout under root_dir:
-  units/, logs/     every unit's files and TensorBoard run (spam_tf/running/units.py)
+  units/, logs/     every unit's files and TensorBoard run (spam_tf/running/units.py);
+                    logs/experiments/<name>/ each experiment's criteria and normalised
+                    curves (spam_tf/running/summary.write_events)
+  tasks/<env>.json  each task's random-policy floor (spam_tf/running/tasks.py)
   config.gin        each experiment's effective config; run.json the sweep's
                     shape (a rerun must match it, except for the seeds: units are
                     reused, so more seeds only add units)
@@ -39,6 +42,7 @@ from spam_tf.running import identity
 from spam_tf.running import provenance as provenance_lib
 from spam_tf.running import reuse
 from spam_tf.running import summary as summary_lib
+from spam_tf.running import tasks as tasks_lib
 from spam_tf.running import units as units_lib
 from spam_tf.running import worker
 from spam_tf.running.experiment import Experiment, ExperimentError
@@ -126,9 +130,13 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     provenance["units_reused_from"] = {r: list(reused.values()).count(r) for r in reuse_from
                                        if r in reused.values()}
     provenance["stale_units_accepted"] = stale
+    tasks = tasks_lib.describe_all(root_dir, plans)  # a task without a usable scale: refused now
     results, clock, trained = _run_units(root_dir, plans, all_units, provenance, title, backend, workers,
                                          ray_address)
-    summary = make_summary({p.experiment.name: summary_lib.summarize(root_dir, p, results) for p in plans})
+    summaries = {p.experiment.name: summary_lib.summarize(root_dir, p, results, tasks) for p in plans}
+    for experiment_summary in summaries.values():
+      summary_lib.write_events(root_dir, experiment_summary)
+    summary = make_summary(summaries)
     provenance["wall_seconds"] = time.time() - provenance["started_unix"]
     clock.entry["units_per_node"] = provenance["units_per_node"] = _units_per_node(results, trained)
     provenance["invocations"] = clock.tick(force=True)

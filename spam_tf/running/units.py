@@ -18,6 +18,7 @@ Which bindings reach a unit (the rest are left out of its config and its key):
   target       everything but scope 'source/', with transfer and the part its start
                point reads (the autoencoder's, the genome's, or for zoo_mean zoo and
                train_genome but not the code size; scratch: none).
+success_criterion reaches none (experiments apply it to the units' curves).
 Unknown sections count as reaching every unit: a key may split units that could
 have been shared, never share units that differ.
 
@@ -46,6 +47,9 @@ _OPTIONAL = {"transfer": ("transfer",), "autoencoder": ("build_autoencoder", "tr
              "genome": ("zoo", "build_genome_autoencoder", "train_genome"),
              "zoo": ("zoo", "train_genome"),  # zoo_mean: the zoo's best networks, no autoencoder
              "expert": ()}  # a start point made from M* alone
+# Read by experiments when they judge the curves, never by a unit (spam_tf/rl/criteria.py):
+# one unit serves experiments of any criterion.
+_EXPERIMENT_ONLY = ("success_criterion",)
 _HEADER = re.compile(r"^# Parameters for (?:(\w+)/)?([\w.]+):$", re.M)
 
 
@@ -122,7 +126,7 @@ def config_for(kind, config_text, reads=None):
   dropped_scope = "source" if kind == "target" else "target"
   kept_names = {name for part in reads for name in _OPTIONAL[part]}
   dropped = [name for part, names in _OPTIONAL.items() if part not in reads for name in names
-             if name not in kept_names]
+             if name not in kept_names] + list(_EXPERIMENT_ONLY)
   kept = [block for scope, name, block in sections(config_text)
           if scope != dropped_scope and name not in dropped]
   return "\n\n".join(kept) + "\n" if kept else ""
