@@ -145,3 +145,31 @@ def test_smoke_runs_with_acrobot_record_its_criterion_and_sensible_normalised_sc
     assert scale.criterion == experiment["tasks"]["target"]["criterion"]
   assert os.listdir(tmp_path / "run" / "logs" / "experiments") and len(
       os.listdir(tmp_path / "run" / "logs" / "experiments")) == 2
+
+
+def test_a_changed_criterion_rejudges_a_finished_root_without_training(repo_root, tmp_path):
+  criterion_gin = tmp_path / "criterion.gin"
+  sweep_file = tmp_path / "chase.gin"
+  sweep_file.write_text(f"""
+sweep.experiments = [{{'name': 'chase', 'source': 'tests.toy_task:SpamChase-v0',
+                      'target': 'tests.toy_task:SpamChase-v0', 'gin_files': ['{criterion_gin}']}}]
+sweep.methods = ['scratch']
+sweep.seeds = 1
+sweep.gin_files = ['configs/smoke.gin']
+""")
+  cwd = os.getcwd()
+  os.chdir(repo_root)
+  try:
+    summaries = []
+    for criterion in (10.0, 6.0):
+      criterion_gin.write_text(f"success_criterion.returns = {{'tests.toy_task:SpamChase-v0': {criterion}}}\n")
+      summaries.append(sweep.run_sweep(str(sweep_file), str(tmp_path / "run"), backend="inprocess"))
+    criterion_gin.write_text(criterion_gin.read_text() + "reinforce_agent.gamma = 0.5\n")
+    with pytest.raises(experiment_lib.ExperimentError, match="holds a run with other flags or config"):
+      sweep.run_sweep(str(sweep_file), str(tmp_path / "run"), backend="inprocess")  # a unit setting: refused
+  finally:
+    os.chdir(cwd)
+  first, second = (s["experiments"]["chase"] for s in summaries)
+  assert (first["tasks"]["target"]["criterion"], second["tasks"]["target"]["criterion"]) == (10.0, 6.0)
+  assert second["target_scratch"]["eval_returns"] == first["target_scratch"]["eval_returns"]
+  assert summaries[1]["provenance"]["units_finished_before"] == summaries[1]["provenance"]["units"]

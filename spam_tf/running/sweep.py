@@ -179,7 +179,8 @@ def _units_per_node(results, trained):
 
 def _guard_root(root_dir, run_spec, config_text):
   """Refuses to mix another sweep into a root_dir that holds one's results (the seeds
-  may differ: finished units are reused and new seeds add units)."""
+  may differ: finished units are reused and new seeds add units; so may the success
+  criterion: it judges the units, and the summary is rewritten with it)."""
   run_path = os.path.join(root_dir, "run.json")
   run_spec = json.loads(json.dumps(run_spec))  # as read back (tuples become lists)
   if os.path.exists(run_path):
@@ -187,7 +188,7 @@ def _guard_root(root_dir, run_spec, config_text):
     with open(os.path.join(root_dir, "config.gin")) as f:
       previous_config = f.read()
     if ({**previous, "seeds": None} != {**run_spec, "seeds": None}
-        or previous_config != config_text):
+        or units_lib.without_experiment_only(previous_config) != units_lib.without_experiment_only(config_text)):
       raise ExperimentError(f"{root_dir} holds a run with other flags or config; "
                             "use a new --root_dir (finished results are left untouched)")
   files.write_text(os.path.join(root_dir, "config.gin"), config_text)

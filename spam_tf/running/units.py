@@ -155,6 +155,12 @@ def finished_at(run_dir, unit):
   return {"target": result, "sparsity": files.read_json(sparsity_path)}
 
 
+def without_experiment_only(config_text):
+  """config_text without the sections no unit reads (the success criterion): what a root's
+  units depend on, so a changed criterion re-judges a root's units instead of refusing it."""
+  return "\n\n".join(block for _, name, block in sections(config_text) if name not in _EXPERIMENT_ONLY)
+
+
 def write_config(root_dir, unit):
   """Writes the unit's gin config and identity.json beside its seeds (once per family)."""
   if unit.external_dir:
