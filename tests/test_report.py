@@ -101,8 +101,8 @@ def test_per_method_scores_are_the_hand_computed_ones(toy_report):
 def test_the_answer_names_what_the_intervals_show(toy_report):
   text_, _ = toy_report
   answer = next(line for line in text_.splitlines() if line.startswith("**toy**"))
-  assert "SPAM reaches the maximum faster than `scratch` (paired difference in iterations to the maximum -2.0 [" in answer
-  assert ("SPAM reaches the maximum faster than `copy` (paired difference in iterations to the maximum "
+  assert "SPAM reaches the criterion faster than `scratch` (paired difference in iterations to the criterion -2.0 [" in answer
+  assert ("SPAM reaches the criterion faster than `copy` (paired difference in iterations to the criterion "
           "-4.0 [-4.0, -4.0], Holm-adjusted p = 0.0391)") in answer  # 5 x 2/256
   table = text_[text_.index("## The answer\n"):text_.index("## The answer, per experiment")]
   assert "| toy | spam | 2.0 [" in table and "| faster (-2.0) | faster (-4.0) |" in table

@@ -16,6 +16,7 @@ import spam_tf
 from spam_tf import files
 from spam_tf.analysis import figures
 from spam_tf.analysis import genome_section
+from spam_tf.analysis import matrices
 from spam_tf.analysis import paired
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import statistics as st
@@ -44,11 +45,13 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
   experiments, provenance = scores_lib.load(root_dir)
   lines = ["# SPAM: does an autoencoder-compressed expert give a better starting point?", ""]
   lines += _provenance_lines(provenance, experiments) + _code_lines(root_dir, experiments, provenance)
+  lines += matrices.lines(out_dir, experiments)
+  short = matrices.study(experiments) is not None  # a study of many pairs: short sections
   sections, verdicts, answers = [], [], []
   for name, experiment in experiments.items():
     if "genome" in experiment:  # one section for all code sizes of a pair, below
       continue
-    section, verdict, rows = _experiment_section(root_dir, out_dir, name, experiment, reps)
+    section, verdict, rows = _experiment_section(root_dir, out_dir, name, experiment, reps, short)
     sections += section
     if verdict:
       verdicts.append((name, verdict))
@@ -143,8 +146,9 @@ def _provenance_lines(provenance, experiments):
       "initialisation, the same env seeds), so their per-seed differences are paired"]
 
 
-def _experiment_section(root_dir, out_dir, name, experiment, reps):
-  """An experiment's section: (lines, its verdict sentences, its comparisons' rows)."""
+def _experiment_section(root_dir, out_dir, name, experiment, reps, short=False):
+  """An experiment's section: (lines, its verdict sentences, its comparisons' rows); short:
+  without the performance profile and what the autoencoder did to the weights."""
   paper = PAPER.get(name, {})
   title = f"{name}: {experiment['source']} → {experiment['target']}"
   lines = [f"## {title}", "", f"Paper: {paper.get('figure', '—')}" + (f", {paper['table']}" if "table" in paper else ""), ""]
@@ -165,18 +169,20 @@ def _experiment_section(root_dir, out_dir, name, experiment, reps):
   rows = scores_lib.comparisons(scores, reps)
   curves = {m: experiment[f"target_{m}"]["eval_returns"] for m in experiment["methods"]}
   figures.curve_figure(curves, scale, title, os.path.join(out_dir, figure), reps)
-  profile = f"{name}_profile.png"
-  figures.profile_figure({m: scores[m]["iterations"] for m in experiment["methods"]}, budget,
-                 f"{name}: fraction of seeds at the criterion by each iteration",
-                 os.path.join(out_dir, profile), reps)
-  lines += [f"![{name}]({figure})", "", f"![{name}: performance profile]({profile})", "",
-            tables.criterion_line(experiment), ""]
+  lines += [f"![{name}]({figure})", ""]
+  if not short:
+    profile = f"{name}_profile.png"
+    figures.profile_figure({m: scores[m]["iterations"] for m in experiment["methods"]}, budget,
+                           f"{name}: fraction of seeds at the criterion by each iteration",
+                           os.path.join(out_dir, profile), reps)
+    lines += [f"![{name}: performance profile]({profile})", ""]
+  lines += [tables.criterion_line(experiment), ""]
   if "scratch" in paper:
     lines += tables.paper_table(paper, experiment, scores, rows, scale.criterion)
   lines += tables.controls_table(rows, budget)
   if "scratch" in curves and len(curves) > 1:
     lines += tables.transfer_metrics_table(transfer_metrics.table(curves, scale, reps), budget)
   verdict = text.verdict_sentences(rows)
-  if "autoencoder" in experiment:
+  if "autoencoder" in experiment and not short:
     lines += tables.reconstruction_lines(root_dir, out_dir, name, experiment, paper, reps)
   return lines, verdict, rows

@@ -133,7 +133,7 @@ def answer_table(answers, reps):
   columns = ["scratch", "copy"] + [m for m in scores_lib.NO_AUTOENCODER if m != "copy"]
   columns = [c for c in columns if any(c in rows for _, _, rows in answers)]
   lines = ["Each start against scratch, copy and every start without an autoencoder: iterations to the "
-           "task maximum, paired over seeds. A cell is the verdict of the Holm-corrected sign-flip test "
+           "success criterion (the paper's experiments: the task maximum), paired over seeds. A cell is the verdict of the Holm-corrected sign-flip test "
            "(faster / slower; \"·\" where it finds no difference) with the mean paired difference in "
            "iterations (negative: faster); empty where the two were not compared.", "",
            "| experiment | start | iterations saved vs scratch, IQM [95% CI] | "

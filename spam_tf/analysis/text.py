@@ -12,7 +12,7 @@ from spam_tf.spam import genome as genome_lib
 
 CONTROLS = ("relu", "prune", "relu_prune", "noise")
 GENOME_VARIANTS = genome_lib.GENOME_METHODS
-WORDS = {"better": "reaches the maximum faster than", "worse": "reaches the maximum more slowly than",
+WORDS = {"better": "reaches the criterion faster than", "worse": "reaches the criterion more slowly than",
          "no difference": "shows no detectable difference from"}
 
 
@@ -34,7 +34,7 @@ def verdict_sentences(rows):
   if "spam" not in rows:
     return []
   spam = rows["spam"]["vs"]
-  lines = [f"SPAM {WORDS[spam[r]['verdict']]} `{r}` (paired difference in iterations to the maximum "
+  lines = [f"SPAM {WORDS[spam[r]['verdict']]} `{r}` (paired difference in iterations to the criterion "
            f"{evidence(spam[r])})." for r in ("scratch", "copy") if r in spam]
   controls = [c for c in CONTROLS if c in spam]
   lines += [f"Against `{c}`: SPAM {WORDS[spam[c]['verdict']]} it ({evidence(spam[c])})." for c in controls]
@@ -50,7 +50,7 @@ def verdict_sentences(rows):
 
 def mapping_sentences(mapped, unmapped):
   """What the observation map changes, per method both experiments ran (same seeds): the
-  start return and the paired difference in iterations to the maximum. These comparisons
+  start return and the paired difference in iterations to the criterion. These comparisons
   span two experiments: they are a family of their own, Holm-corrected among themselves."""
   mapped_scores, _, _ = scores_lib.experiment_scores(mapped)
   unmapped_scores, _, _ = scores_lib.experiment_scores(unmapped)
@@ -59,7 +59,7 @@ def mapping_sentences(mapped, unmapped):
   paired.judge(family)
   words = {"better": "faster", "worse": "slower", "no difference": "no detectable difference"}
   return [f"The observation map changes `{m}`'s start return from {np.mean(unmapped_scores[m]['start']):.1f} "
-          f"to {np.mean(mapped_scores[m]['start']):.1f} and its iterations to the maximum by "
+          f"to {np.mean(mapped_scores[m]['start']):.1f} and its iterations to the criterion by "
           f"{evidence(test)} ({words[test['verdict']]}; Holm over the map's {len(family)} comparisons)."
           for m, test in family.items()]
 
@@ -113,7 +113,7 @@ def pick_verdict(pick, candidates, tuning_root_dir):
                       for other, test in candidates[pick]["versus"].items())
   return (f"**Picked on the tuning seeds** (`{tuning_root_dir}`, seeds disjoint from these): `{method}` with "
           f"code size {code}. On these seeds: {results}. So it "
-          + ("reaches the maximum faster than" if beats_every_reference(candidates[pick])
+          + ("reaches the criterion faster than" if beats_every_reference(candidates[pick])
              else "does not reach the maximum faster than all of")
           + f" {_reference_names(candidates)}.")
 

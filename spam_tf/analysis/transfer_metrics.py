@@ -49,22 +49,29 @@ def per_seed(greedy, scratch_greedy, scale, time_threshold, window=WINDOW):
           "time_to_threshold": st.iterations_to_max(greedy, time_threshold).astype(np.float64)}
 
 
-def table(curves, scale, reps):
-  """{"threshold", "fallback", "rows": {method: {metric: (iqm, low, high), "vs_scratch":
-  {tested metric: paired comparison with its Holm verdict}}}}. curves: {method: [seeds,
-  iterations + 1]} raw greedy returns, with "scratch"."""
+def versus_scratch(curves, scale):
+  """The paired tests: {"threshold", "fallback", "values": {method: per_seed()},
+  "vs_scratch": {method: {tested metric: paired comparison with its Holm verdict}}}.
+  curves: {method: [seeds, iterations + 1]} raw greedy returns, with "scratch"."""
   time_threshold, fallback = threshold(curves["scratch"], scale.criterion)
   values = {m: per_seed(c, curves["scratch"], scale, time_threshold) for m, c in curves.items()}
-  rows, family = {}, {}
+  versus, family = {}, {}
   for method, metrics in values.items():
-    rows[method] = {name: st.iqm_interval(metrics[name], reps) for name in METRICS}
-    rows[method]["vs_scratch"] = {}
+    versus[method] = {}
     if method == "scratch":
       continue
     for name, lower_is_better in TESTED.items():
-      reference = 0.0 if name == "jumpstart" else values["scratch"][name]
-      comparison = {**paired.compare(metrics[name], reference + np.zeros_like(metrics[name])),
-                    "lower_is_better": lower_is_better}
-      rows[method]["vs_scratch"][name] = family[(method, name)] = comparison
+      reference = np.zeros_like(metrics[name]) if name == "jumpstart" else values["scratch"][name]
+      versus[method][name] = family[(method, name)] = {**paired.compare(metrics[name], reference),
+                                                       "lower_is_better": lower_is_better}
   paired.judge(family)
-  return {"threshold": time_threshold, "fallback": fallback, "rows": rows}
+  return {"threshold": time_threshold, "fallback": fallback, "values": values, "vs_scratch": versus}
+
+
+def table(curves, scale, reps):
+  """versus_scratch() with each method's row: {metric: (iqm, low, high)} of METRICS and
+  "vs_scratch" its tests, under "rows"."""
+  tested = versus_scratch(curves, scale)
+  rows = {m: {**{name: st.iqm_interval(v[name], reps) for name in METRICS}, "vs_scratch": tested["vs_scratch"][m]}
+          for m, v in tested["values"].items()}
+  return {**tested, "rows": rows}
