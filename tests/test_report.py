@@ -12,6 +12,7 @@ import pytest
 
 from spam_tf import files
 from spam_tf.analysis import genome_section
+from spam_tf.analysis import matrices
 from spam_tf.analysis import report
 from spam_tf.analysis import text
 
@@ -224,3 +225,38 @@ def test_the_tuning_pick_is_the_largest_speedup_on_the_tuning_seeds_judged_on_th
   assert pick.endswith("does not reach the maximum faster than all of `copy`, `scratch`.")
   with pytest.raises(ValueError, match="shares seeds"):
     genome_section.check_tuning_root(reported, reported)
+
+
+# --- transfer matrices ---------------------------------------------------------------
+
+def study_experiment(source, target, seeds=12):
+  """toy_experiment (scratch at [2, 3, 3, 4], spam at 1 from a start of 5, copy never) on one pair."""
+  experiment = toy_experiment(seeds)
+  experiment.update({"name": f"{source}_{target}", "source": source, "target": target})
+  return experiment
+
+
+def test_a_study_of_pairs_gets_transfer_matrices_with_hand_computed_cells(tmp_path):
+  experiments = {e["name"]: e for e in (study_experiment("A-v0", "B-v0"), study_experiment("B-v0", "A-v0"))}
+  assert matrices.study(experiments) == {("A-v0", "B-v0"): "A-v0_B-v0", ("B-v0", "A-v0"): "B-v0_A-v0"}
+  cells = matrices.cells(experiments, matrices.study(experiments))
+  # Scratch needs 3 iterations on average, spam 1 (12 of 12 seeds faster: p = 2 / 2^12, times
+  # at most 8 tests under Holm), copy never (counts as 5). Jumpstart: spam's start return 5 of
+  # the criterion 10 (floor 0) against scratch's 0; copy starts at 0 too.
+  assert cells["spam"][("A-v0", "B-v0")] == {"time_to_threshold": (2.0, "better"), "jumpstart": (0.5, "better")}
+  assert cells["copy"][("B-v0", "A-v0")] == {"time_to_threshold": (-2.0, "worse"),
+                                             "jumpstart": (0.0, "no difference")}
+  assert cells["spam"]["fallback"] == {("A-v0", "B-v0"): False, ("B-v0", "A-v0"): False}
+  root = write_summary(str(tmp_path / "root"), experiments)
+  text_ = open(report.write(root, str(tmp_path / "out"), reps=100)).read()
+  assert "## Transfer matrices" in text_
+  assert "| method | source → target | B-v0 | A-v0 |" in text_
+  assert "| spam | A-v0 | +2.0* | — |" in text_ and "| copy | B-v0 | — | -2.0* |" in text_  # no same-task pair ran
+  assert (tmp_path / "out" / "matrix_time_to_threshold.png").exists()
+
+
+def test_one_pair_run_under_several_configs_is_not_a_study():
+  experiments = {"x": study_experiment("A-v0", "B-v0"), "y": study_experiment("A-v0", "B-v0"),
+                 "z": study_experiment("B-v0", "A-v0")}
+  experiments["y"]["name"] = "y"
+  assert matrices.study(experiments) is None  # the paper's sweep: 4.2, mapped 4.2 and 4.3 share a pair

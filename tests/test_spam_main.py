@@ -315,6 +315,9 @@ EARLY_BAD_INPUTS = [
     (dict(gin_bindings=["transfer.observation_map=(0, 1)"]), "observation_map must list"),
     (dict(source="InvertedPendulum-v4", target="CartPole-v1",
           gin_bindings=["target/actor_network.fc_layer_params=(64,)"]), "hidden layers"),
+    # A task without a success criterion, or one a random policy already reaches.
+    (dict(target="Pendulum-v1"), r"Pendulum-v1 has no reward_threshold in gymnasium: set one with"),
+    (dict(gin_bindings=["success_criterion.returns={'CartPole-v1': 10}"]), "at or above the criterion 10"),
 ]
 
 
@@ -417,7 +420,8 @@ def test_spam_eval_bad_inputs_are_one_line_errors(smoke_run, repo_root, tmp_path
 def test_default_transfer_runs_for_other_space_pairs(source, target, head, repo_root, tmp_path):
   root = str(tmp_path / "run")
   proc = spam_main(repo_root, f"--source={source}", f"--target={target}", f"--root_dir={root}",
-                   "--seeds=1", "--gin_file=configs/smoke.gin", "--methods=spam", *IN_PROCESS)
+                   "--seeds=1", "--gin_file=configs/smoke.gin", "--methods=spam", *IN_PROCESS,
+                   "--gin_bindings=success_criterion.returns={'Pendulum-v1': -200}")  # it has no reward_threshold
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   summary = json.load(open(os.path.join(root, "summary.json")))

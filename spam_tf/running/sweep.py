@@ -118,6 +118,7 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
   config_text = "\n".join(f"# ===== experiment {p.experiment.name}: {p.experiment.source} -> "
                           f"{p.experiment.target}\n{p.config}" for p in plans)
   with files.RootLock(root_dir):
+    tasks = tasks_lib.describe_all(root_dir, plans)  # a task without a usable scale: refused now
     _guard_root(root_dir, run_spec or {}, config_text)
     for top_dir in ("units", "logs"):
       files.remove_leftover_dirs(os.path.join(root_dir, top_dir))
@@ -130,7 +131,6 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
     provenance["units_reused_from"] = {r: list(reused.values()).count(r) for r in reuse_from
                                        if r in reused.values()}
     provenance["stale_units_accepted"] = stale
-    tasks = tasks_lib.describe_all(root_dir, plans)  # a task without a usable scale: refused now
     results, clock, trained = _run_units(root_dir, plans, all_units, provenance, title, backend, workers,
                                          ray_address)
     summaries = {p.experiment.name: summary_lib.summarize(root_dir, p, results, tasks) for p in plans}
