@@ -260,3 +260,6 @@ def test_one_pair_run_under_several_configs_is_not_a_study():
                  "z": study_experiment("B-v0", "A-v0")}
   experiments["y"]["name"] = "y"
   assert matrices.study(experiments) is None  # the paper's sweep: 4.2, mapped 4.2 and 4.3 share a pair
+  del experiments["y"]
+  experiments["z"].update(source="A-v0", target="A-v0")
+  assert matrices.study(experiments) is None  # one source: a row, not a matrix (the smoke sweep)

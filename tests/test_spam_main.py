@@ -132,6 +132,7 @@ def test_summary_json_has_every_result(smoke_run):
 
 
 def test_tensorboard_has_returns_sparsity_and_histograms(smoke_run):
+  import tensorflow as tf
   from tensorboard.backend.event_processing import event_accumulator as ea
   root, _, _ = smoke_run
   def tags(stage, seed):
@@ -141,7 +142,13 @@ def test_tensorboard_has_returns_sparsity_and_histograms(smoke_run):
 
   runs = {os.path.dirname(p) for p in glob.glob(os.path.join(root, "logs", "**", "events.out.*"),
                                                 recursive=True)}
-  assert len(runs) == 8  # a TensorBoard run per unit
+  assert len(runs) == 9  # a TensorBoard run per unit, and the experiment's own
+  acc = ea.EventAccumulator(os.path.join(root, "logs", "experiments", "main"), size_guidance={ea.TENSORS: 0})
+  acc.Reload()
+  assert {"Task/TargetCriterion", "Task/TargetRandomFloor", "Normalized/spam", "Normalized/scratch"} <= set(
+      acc.Tags()["tensors"])
+  criterion = acc.Tensors("Task/TargetCriterion")[0]
+  assert float(tf.make_ndarray(criterion.tensor_proto)) == 950.0  # InvertedPendulum-v4's reward_threshold
   for seed in (0, 1):
     for stage in ("source_expert", "target_spam", "target_scratch"):
       assert {"Eval/AverageReturn", "Train/AverageReturn", "Train/Loss", "Perf/EnvStepsPerSecond",

@@ -19,8 +19,9 @@ SHOWN = {"time_to_threshold": ("iterations saved to the threshold", -1.0, 1),
 
 def study(experiments):
   """{(source, target): experiment name} when the experiments form a study: every pair at
-  most once, each with scratch and another start, and more than one source or target;
-  else None (the paper's sweep runs one pair under several configs: no matrix)."""
+  most once, each with scratch and another start, from two sources or more to two targets
+  or more; else None (the paper's sweep runs one pair under several configs, the smoke
+  sweep has one source: no matrix)."""
   pairs = {}
   for name, experiment in experiments.items():
     if "scratch" not in experiment["methods"] or len(experiment["methods"]) < 2 or "genome" in experiment:
@@ -29,8 +30,8 @@ def study(experiments):
     if pair in pairs:
       return None
     pairs[pair] = name
-  tasks = {task for pair in pairs for task in pair}
-  return pairs if len(pairs) >= 2 and len(tasks) >= 2 else None
+  sources, targets = {s for s, _ in pairs}, {t for _, t in pairs}
+  return pairs if len(sources) >= 2 and len(targets) >= 2 else None
 
 
 def cells(experiments, pairs):
