@@ -110,12 +110,24 @@ def _engine_session():
   return engine.session(**_engine_args())
 
 
-def define_sweep_flags():
-  flags.DEFINE_string("sweep", None, "A sweep file, e.g. configs/sweeps/paper.gin.")
+def _define_reuse_flag():
   flags.DEFINE_list("reuse_units_from", [],
                     "Root dirs of earlier sweeps: a unit finished there with the same identity (kind, "
                     "env, method, seed, settings with their defaults, package versions, training "
                     "code version, deps) is hard-linked into root_dir instead of trained.")
+
+
+def _reuse_roots():
+  """--reuse_units_from, each checked to hold units."""
+  for other in FLAGS.reuse_units_from:
+    if not os.path.isdir(os.path.join(other, "units")):
+      raise ValueError(f"--reuse_units_from: no units/ folder in {other}")
+  return FLAGS.reuse_units_from
+
+
+def define_sweep_flags():
+  flags.DEFINE_string("sweep", None, "A sweep file, e.g. configs/sweeps/paper.gin.")
+  _define_reuse_flag()
   flags.DEFINE_boolean("accept_stale_units", False,
                        "With --reuse_units_from: also link units trained there under other settings "
                        "(defaults, package versions, training code); the report lists them.")
@@ -130,13 +142,11 @@ def spam_sweep(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   seeds = parse_seeds(FLAGS.seeds) if FLAGS["seeds"].present else None
-  for other in FLAGS.reuse_units_from:
-    if not os.path.isdir(os.path.join(other, "units")):
-      raise ValueError(f"--reuse_units_from: no units/ folder in {other}")
+  reuse_from = _reuse_roots()
   with _engine_session():
     from spam_tf.running import summary as summary_lib, sweep  # heavy import (TensorFlow)
     summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
-                              reuse_from=FLAGS.reuse_units_from, experiment_patterns=FLAGS.experiments,
+                              reuse_from=reuse_from, experiment_patterns=FLAGS.experiments,
                               accept_stale=FLAGS.accept_stale_units,
                               **_engine_args())
   tables = [summary_lib.table(s) for s in summary["experiments"].values()]
@@ -206,17 +216,19 @@ def spam_eval(argv):
 def define_learners_flags():
   flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to train on.")
   flags.DEFINE_list("candidates", None, "Candidates (spam_tf/running/learners.py CANDIDATES); default: all.")
+  _define_reuse_flag()
 
 
 def spam_learners(argv):
   if len(argv) > 1:
     raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
   seeds = parse_seeds(FLAGS.seeds)
+  reuse_from = _reuse_roots()
   with _engine_session():
     from spam_tf.running import learners  # heavy import (TensorFlow) after flag parsing
     table = learners.run(FLAGS.root_dir or os.path.join("runs", "learners"), FLAGS.envs, seeds,
                          FLAGS.candidates or list(learners.CANDIDATES), FLAGS.gin_file,
-                         FLAGS.gin_bindings, **_engine_args())
+                         FLAGS.gin_bindings, reuse_from=reuse_from, **_engine_args())
   console.out(learners.format_table(table))
   return 0
 

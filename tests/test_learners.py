@@ -59,3 +59,15 @@ def test_spam_learners_smoke(repo_root, tmp_path):
   lines = proc.stdout.splitlines()
   assert lines[0].split()[:2] == ["candidate", "env"] and len(lines) == 3
   assert lines[2].split()[:3] == ["plain", "CartPole-v1", f"{row['reached']}/2"]
+  # Another root reusing these runs trains nothing and scores them alike (a sweep's scratch
+  # runs under the same settings serve as the "defaults" candidate the same way).
+  again = tmp_path / "again"
+  proc = subprocess.run(
+      [sys.executable, os.path.join(repo_root, "bin", "spam_learners"), f"--root_dir={again}",
+       "--envs=CartPole-v1", "--seeds=2", "--candidates=plain", "--gin_file=configs/smoke.gin",
+       f"--reuse_units_from={root}", "--backend=inprocess"],
+      capture_output=True, text=True, cwd=repo_root, env=user_env(), timeout=600)
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert json.loads((again / "learners.json").read_text())["plain"]["envs"] == recorded["plain"]["envs"]
+  results = sorted(again.glob("units/**/result.json"))
+  assert len(results) == 2 and all(os.path.samefile(r, root / r.relative_to(again)) for r in results)

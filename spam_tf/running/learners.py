@@ -26,6 +26,7 @@ from spam_tf.rl import envs as envs_lib
 from spam_tf.rl import train
 from spam_tf.running import engine
 from spam_tf.running import identity
+from spam_tf.running import reuse
 from spam_tf.running import tasks
 from spam_tf.running import experiment
 from spam_tf.running import units as units_lib
@@ -101,8 +102,10 @@ def summarize(scores, batch_steps):
 
 
 def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), backend="ray",
-        workers=None, ray_address=None):
-  """Runs (or resumes) every (candidate, env, seed); returns {candidate: {env: row}}."""
+        workers=None, ray_address=None, reuse_from=()):
+  """Runs (or resumes) every (candidate, env, seed); returns {candidate: {env: row}}.
+  reuse_from: roots whose finished units of the same identity are linked in (a sweep's
+  scratch runs under the same settings are the "defaults" candidate's)."""
   unknown = sorted(set(candidates) - set(CANDIDATES))
   if unknown:
     raise ValueError(f"unknown candidate(s) {unknown}; choose from {sorted(CANDIDATES)}")
@@ -125,6 +128,7 @@ def run(root_dir, env_ids, seeds, candidates, gin_files=(), gin_bindings=(), bac
   with files.RootLock(root_dir):
     console.log_to(os.path.join(root_dir, "spam_learners.log"))
     task = {env_id: tasks.describe(root_dir, env_id, task_criteria[env_id]) for env_id in env_ids}
+    reuse.link_all(root_dir, list(runs.values()), reuse_from)
     display = progress.Display(
         [progress.Unit(f"{c} {e} seed {s}", unit.run_dir(root_dir), iterations[c])
          for (c, e, s), unit in runs.items()], console.stream(), "learner search", console.log_path())
