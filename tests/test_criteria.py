@@ -2,6 +2,7 @@
 sign, and Taylor & Stone's transfer metrics: hand-computed expectations on tiny inputs,
 and smoke sweeps with a negative-reward task (Acrobot-v1) as target and as source."""
 import json
+import types
 import os
 
 import gin
@@ -111,6 +112,24 @@ def test_the_fallback_threshold_when_scratch_misses_the_criterion():
   assert transfer_metrics.threshold(misses, 10.0, window=2) == (6.5, True)
 
 
+def test_metrics_that_would_measure_nothing_are_undefined():
+  # Scratch never leaves the random policy's level (-500, floor -500): its total reward is 0,
+  # so a ratio to it is undefined; and the return it holds (-500) is where it starts, so a
+  # fallback threshold there would be "reached" by every start at iteration 0.
+  stuck = np.full((10, 21), -500.0)
+  _, better = acrobot_curves()
+  assert transfer_metrics.threshold(stuck, -100.0) == (None, True)
+  tested = transfer_metrics.versus_scratch({"scratch": stuck, "spam": better}, ACROBOT)
+  assert np.isnan(tested["values"]["spam"]["transfer_ratio"]).all()
+  assert np.isnan(tested["values"]["spam"]["time_to_threshold"]).all()
+  assert set(tested["vs_scratch"]["spam"]) == {"jumpstart", "asymptotic", "total_reward"}
+  assert tested["vs_scratch"]["spam"]["total_reward"]["verdict"] == "better"
+  # Scratch learning on half the seeds only: the ratio is defined on those (AUC >= 0.05).
+  mixed = np.vstack([acrobot_curves(5)[0], np.full((5, 21), -500.0)])
+  ratio = transfer_metrics.per_seed(better, mixed, ACROBOT, -100.0)["transfer_ratio"]
+  assert np.isfinite(ratio[:5]).all() and np.isnan(ratio[5:]).all()
+
+
 SWEEP = """
 sweep.experiments = [
     {'name': 'cp_to_acrobot', 'source': 'CartPole-v1', 'target': 'Acrobot-v1'},
@@ -161,15 +180,30 @@ sweep.gin_files = ['configs/smoke.gin']
   os.chdir(repo_root)
   try:
     summaries = []
-    for criterion in (10.0, 6.0):
-      criterion_gin.write_text(f"success_criterion.returns = {{'tests.toy_task:SpamChase-v0': {criterion}}}\n")
-      summaries.append(sweep.run_sweep(str(sweep_file), str(tmp_path / "run"), backend="inprocess"))
-    criterion_gin.write_text(criterion_gin.read_text() + "reinforce_agent.gamma = 0.5\n")
+    # First in a gin file (its section comes first in the config), then only as a binding.
+    criterion_gin.write_text("success_criterion.returns = {'tests.toy_task:SpamChase-v0': 10.0}\n")
+    summaries.append(sweep.run_sweep(str(sweep_file), str(tmp_path / "run"), backend="inprocess"))
+    criterion_gin.write_text("")
+    summaries.append(sweep.run_sweep(str(sweep_file), str(tmp_path / "run"), backend="inprocess",
+                                     gin_bindings=["success_criterion.returns={'tests.toy_task:SpamChase-v0': 6.0}"]))
+    criterion_gin.write_text("reinforce_agent.gamma = 0.5\n")
     with pytest.raises(experiment_lib.ExperimentError, match="holds a run with other flags or config"):
-      sweep.run_sweep(str(sweep_file), str(tmp_path / "run"), backend="inprocess")  # a unit setting: refused
+      sweep.run_sweep(str(sweep_file), str(tmp_path / "run"), backend="inprocess",  # a unit setting: refused
+                      gin_bindings=["success_criterion.returns={'tests.toy_task:SpamChase-v0': 6.0}"])
   finally:
     os.chdir(cwd)
   first, second = (s["experiments"]["chase"] for s in summaries)
   assert (first["tasks"]["target"]["criterion"], second["tasks"]["target"]["criterion"]) == (10.0, 6.0)
   assert second["target_scratch"]["eval_returns"] == first["target_scratch"]["eval_returns"]
   assert summaries[1]["provenance"]["units_finished_before"] == summaries[1]["provenance"]["units"]
+
+
+def test_a_criterion_named_for_a_task_no_experiment_runs_gets_a_note():
+  # A typo for v1: CartPole-v1 is judged by gymnasium's 475, not the 500 meant.
+  plans = [types.SimpleNamespace(criteria={"CartPole-v1": 475.0, "Acrobot-v1": -100.0},
+                                 criteria_named=("CartPole-v0",))]
+  assert experiment_lib.criteria_note(plans) == (
+      "note: success_criterion.returns names CartPole-v0, which no experiment here runs; "
+      "the criteria used: Acrobot-v1 -100, CartPole-v1 475")
+  plans[0].criteria_named = ("CartPole-v1",)
+  assert experiment_lib.criteria_note(plans) is None

@@ -27,6 +27,17 @@ def test_score_reach_hold_and_iterations_to_max():
   assert never["held"] is False  # 9 < 9.5
 
 
+def test_holding_is_judged_on_the_normalised_scale():
+  # Criterion 10, a random policy at -10: held = mean normalised return of the last 2
+  # iterations >= 0.95, i.e. a mean return >= -10 + 0.95 x 20 = 9.0 (not 0.95 x 10 = 9.5).
+  task = {"criterion": 10.0, "floor": -10.0}
+  s = learners.score(result([-10, 0, 10, 9, 9.4], [-10, 0, 10, 9, 8.8], [100] * 4), task, hold_window=2)
+  assert (s["held"], s["held_stochastic"]) == (True, False)  # 9.2 and 8.9
+  acrobot = {"criterion": -100.0, "floor": -500.0}  # holding needs a mean >= -120
+  s = learners.score(result([-500, -110, -112, -125], [-500, -300, -130, -140], [100] * 3), acrobot, hold_window=2)
+  assert (s["reached"], s["held"], s["held_stochastic"], s["iterations_to_max"]) == (False, True, False, 4)
+
+
 def test_summarize_counts_and_medians():
   scores = [{"reached": True, "held": True, "held_stochastic": True, "iterations_to_max": 3,
              "mean_steps_per_iteration": 110.0},

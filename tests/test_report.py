@@ -164,7 +164,7 @@ def test_a_start_at_the_maximum_before_training_is_named_as_the_ceiling():
   scores = {"scratch": {"iterations": np.array([5, 3])}, "copy": {"iterations": np.array([0, 0])},
             "relu": {"iterations": np.array([0, 2])}, "genome": {"iterations": np.array([0, 0])}}
   assert text.at_maximum_sentence(scores) == (
-      " On this pair `copy` is at the maximum before any training on every seed: no start can reach it "
+      " On this pair `copy` is at the criterion before any training on every seed: no start can reach it "
       "faster, only as fast (the ceiling in the figure).")
   scores["copy"]["iterations"] = np.array([0, 1])
   assert text.at_maximum_sentence(scores) == ""
@@ -222,28 +222,31 @@ def test_the_tuning_pick_is_the_largest_speedup_on_the_tuning_seeds_judged_on_th
   pick = next(line for line in text_.splitlines() if line.startswith("**Picked on the tuning seeds**"))
   assert "`genome_mean` with code size 8" in pick
   assert "vs `scratch` no difference (+0.0 [+0.0, +0.0])" in pick
-  assert pick.endswith("does not reach the maximum faster than all of `copy`, `scratch`.")
+  assert pick.endswith("does not reach the criterion faster than all of `copy`, `scratch`.")
   with pytest.raises(ValueError, match="shares seeds"):
     genome_section.check_tuning_root(reported, reported)
 
 
 # --- transfer matrices ---------------------------------------------------------------
 
-def study_experiment(source, target, seeds=12):
-  """toy_experiment (scratch at [2, 3, 3, 4], spam at 1 from a start of 5, copy never) on one pair."""
+def study_experiment(source, target, seeds=12, spam_at=1):
+  """toy_experiment (scratch at [2, 3, 3, 4], spam at `spam_at` from a start of 5, copy never) on one pair."""
   experiment = toy_experiment(seeds)
-  experiment.update({"name": f"{source}_{target}", "source": source, "target": target})
+  experiment.update({"name": f"{source}_{target}", "source": source, "target": target,
+                     "target_spam": stage([curve(spam_at, start=5.0)] * seeds)})
   return experiment
 
 
 def test_a_study_of_pairs_gets_transfer_matrices_with_hand_computed_cells(tmp_path):
-  experiments = {e["name"]: e for e in (study_experiment("A-v0", "B-v0"), study_experiment("B-v0", "A-v0"))}
+  experiments = {e["name"]: e for e in (study_experiment("A-v0", "B-v0"),
+                                         study_experiment("B-v0", "A-v0", spam_at=2))}
   assert matrices.study(experiments) == {("A-v0", "B-v0"): "A-v0_B-v0", ("B-v0", "A-v0"): "B-v0_A-v0"}
   cells = matrices.cells(experiments, matrices.study(experiments))
   # Scratch needs 3 iterations on average, spam 1 (12 of 12 seeds faster: p = 2 / 2^12, times
   # at most 8 tests under Holm), copy never (counts as 5). Jumpstart: spam's start return 5 of
   # the criterion 10 (floor 0) against scratch's 0; copy starts at 0 too.
   assert cells["spam"][("A-v0", "B-v0")] == {"time_to_threshold": (2.0, "better"), "jumpstart": (0.5, "better")}
+  assert cells["spam"][("B-v0", "A-v0")]["time_to_threshold"] == (1.0, "better")  # there at 2: one saved
   assert cells["copy"][("B-v0", "A-v0")] == {"time_to_threshold": (-2.0, "worse"),
                                              "jumpstart": (0.0, "no difference")}
   assert cells["spam"]["fallback"] == {("A-v0", "B-v0"): False, ("B-v0", "A-v0"): False}
@@ -251,7 +254,8 @@ def test_a_study_of_pairs_gets_transfer_matrices_with_hand_computed_cells(tmp_pa
   text_ = open(report.write(root, str(tmp_path / "out"), reps=100)).read()
   assert "## Transfer matrices" in text_
   assert "| method | source → target | B-v0 | A-v0 |" in text_
-  assert "| spam | A-v0 | +2.0* | — |" in text_ and "| copy | B-v0 | — | -2.0* |" in text_  # no same-task pair ran
+  assert "| spam | A-v0 | +2.0* | — |" in text_ and "| spam | B-v0 | — | +1.0* |" in text_  # no same-task pair ran
+  assert "| copy | B-v0 | — | -2.0* |" in text_
   assert (tmp_path / "out" / "matrix_time_to_threshold.png").exists()
 
 

@@ -4,7 +4,8 @@ heatmap per start point with a cell per pair, of a Taylor & Stone metric against
 minus the start's, mean over seeds) and jumpstart (normalised start return minus
 scratch's). A cell is marked * where the Holm-corrected paired test finds a difference
 (its sign says which way), and † where the threshold is the fallback (scratch reaches
-the criterion on fewer than half its seeds).
+the criterion on fewer than half its seeds); — where a pair did not run or the metric is
+undefined there (transfer_metrics: no usable threshold).
 """
 import os
 
@@ -48,7 +49,7 @@ def cells(experiments, pairs):
         continue
       entry = found.setdefault(method, {"fallback": {}})
       entry[pair] = {metric: (sign * versus[metric]["mean"], versus[metric]["verdict"])
-                     for metric, (_, sign, _) in SHOWN.items()}
+                     for metric, (_, sign, _) in SHOWN.items() if metric in versus}
       entry["fallback"][pair] = tested["fallback"]
   return found
 
@@ -64,15 +65,15 @@ def figure(found, sources, targets, metric, path):
   import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
   title, _, digits = SHOWN[metric]
   methods = list(found)
-  grids = {m: np.array([[found[m][(s, t)][metric][0] if (s, t) in found[m] else np.nan for t in targets]
-                        for s in sources]) for m in methods}
-  bound = max(float(np.nanmax(np.abs(g))) for g in grids.values()) or 1.0
+  grids = {m: np.array([[found[m][(s, t)][metric][0] if metric in found[m].get((s, t), {}) else np.nan
+                         for t in targets] for s in sources]) for m in methods}
+  bound = max([float(np.nanmax(np.abs(g))) for g in grids.values() if not np.isnan(g).all()] + [0.0]) or 1.0
   fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods) + 1, 3.6), dpi=120, squeeze=False)
   for ax, method in zip(axes[0], methods):
     image = ax.imshow(grids[method], cmap="RdBu", vmin=-bound, vmax=bound)
     for i, source in enumerate(sources):
       for j, target in enumerate(targets):
-        if (source, target) in found[method]:
+        if metric in found[method].get((source, target), {}):
           value, verdict = found[method][(source, target)][metric]
           mark = _mark(verdict, metric == "time_to_threshold" and found[method]["fallback"][(source, target)])
           ax.text(j, i, f"{round(value, digits) + 0.0:.{digits}f}{mark}", ha="center", va="center", fontsize=8,
@@ -110,7 +111,7 @@ def lines(out_dir, experiments):
       for source in sources:
         row = []
         for target in targets:
-          if (source, target) not in entry:
+          if metric not in entry.get((source, target), {}):
             row.append("—")
             continue
           value, verdict = entry[(source, target)][metric]

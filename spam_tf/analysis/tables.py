@@ -7,6 +7,7 @@ from spam_tf.analysis import paired
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import sparsity
 from spam_tf.analysis import statistics as st
+from spam_tf.analysis import transfer_metrics
 from spam_tf.analysis.text import fmt, interval, paper_sparsity_sentence, sparsity_artefact_sentence
 from spam_tf.rl import curves as curves_lib
 
@@ -27,30 +28,37 @@ def transfer_metrics_table(metrics, budget):
   and the Holm-corrected paired verdict against scratch of each metric but the ratio."""
   names = {"jumpstart": "jumpstart", "asymptotic": "asymptotic (last 10)", "total_reward": "total reward (AUC)",
            "transfer_ratio": "transfer ratio", "time_to_threshold": "time to threshold"}
-  threshold = (f"the fallback {metrics['threshold']:.1f} (scratch reaches the criterion on fewer than half "
-               "its seeds: the median over seeds of its mean return over the last 10 iterations)"
-               if metrics["fallback"] else f"the criterion {metrics['threshold']:g}")
+  if not metrics["fallback"]:
+    threshold = f"the criterion {metrics['threshold']:g}"
+  elif metrics["threshold"] is None:
+    threshold = ("no threshold: scratch reaches the criterion on fewer than half its seeds, and the return it "
+                 "holds over its last 10 iterations (median over seeds) is no higher than where it starts")
+  else:
+    threshold = (f"the fallback {metrics['threshold']:.1f} (scratch reaches the criterion on fewer than half "
+                 "its seeds: the median over seeds of its mean return over the last 10 iterations)")
   lines = [f"Transfer metrics (Taylor & Stone 2009), normalised returns; time to threshold: iterations to "
-           f"{threshold} (budget {budget}; never = {budget + 1}). Verdicts: paired vs scratch, Holm over "
-           "this table's tests:", "",
+           f"{threshold} (budget {budget}; never = {budget + 1}); transfer ratio over the seeds where "
+           f"scratch's total reward is at least {transfer_metrics.RATIO_MIN}. Verdicts: paired vs scratch, Holm "
+           "over this table's tests; — where undefined:", "",
            "| method | " + " | ".join(names.values()) + " |", "|---" * (len(names) + 1) + "|"]
   for method, row in metrics["rows"].items():
     cells = []
     for name in names:
       digits = 1 if name == "time_to_threshold" else 2
       versus = row["vs_scratch"].get(name)
-      cells.append(interval(*row[name], digits=digits) + (f" {versus['verdict']}" if versus else ""))
+      cells.append("—" if row[name] is None else
+                   interval(*row[name], digits=digits) + (f" {versus['verdict']}" if versus else ""))
     lines.append(f"| {method} | " + " | ".join(cells) + " |")
   return lines + [""]
 
 
-def paper_table(paper, experiment, scores, rows, maximum):
+def paper_table(paper, experiment, scores, rows, criterion):
   """The paper's iterations to convergence beside ours (its mean-curve criterion and per seed)."""
   lines = ["| | paper (iterations, mean curve) | here: mean curve | here: per-seed IQM [95% CI] | verdict (paired, Holm, vs scratch) |",
            "|---|---|---|---|---|"]
   for method, label in (("scratch", "Expert Model (scratch)"), ("spam", "SPAM")):
     curves = experiment[f"target_{method}"]["eval_returns"]
-    ours = curves_lib.iterations_to_convergence(range(len(curves[0])), curves, maximum)
+    ours = curves_lib.iterations_to_convergence(range(len(curves[0])), curves, criterion)
     verdict = rows[method]["vs"]["scratch"]["verdict"] if "scratch" in rows[method]["vs"] else "—"
     lines.append(f"| {label} | {paper[method]} | {'never' if ours is None else ours} | "
                  f"{interval(*rows[method]['iterations_iqm'])} | {verdict} |")

@@ -114,23 +114,23 @@ def pick_verdict(pick, candidates, tuning_root_dir):
   return (f"**Picked on the tuning seeds** (`{tuning_root_dir}`, seeds disjoint from these): `{method}` with "
           f"code size {code}. On these seeds: {results}. So it "
           + ("reaches the criterion faster than" if beats_every_reference(candidates[pick])
-             else "does not reach the maximum faster than all of")
+             else "does not reach the criterion faster than all of")
           + f" {_reference_names(candidates)}.")
 
 
 def at_maximum_sentence(scores):
-  """' ...' naming the starts without a genome autoencoder that are at the task maximum
+  """' ...' naming the starts without a genome autoencoder that are at the criterion
   before any training on every seed (no start can be faster than those), or ''."""
   at_start = [f"`{m}`" for m, s in scores.items()
               if m not in GENOME_VARIANTS and m != "spam" and len(s["iterations"]) and np.all(s["iterations"] == 0)]
   if not at_start:
     return ""
-  return (f" On this pair {', '.join(at_start)} {'is' if len(at_start) == 1 else 'are'} at the maximum before "
+  return (f" On this pair {', '.join(at_start)} {'is' if len(at_start) == 1 else 'are'} at the criterion before "
           f"any training on every seed: no start can reach it faster, only as fast (the ceiling in the figure).")
 
 
 def genome_verdict(candidates, seeds):
-  """One sentence: which compression-based starts reach the maximum faster than every start
+  """One sentence: which compression-based starts reach the criterion faster than every start
   they were compared with that uses no autoencoder of its own, from the corrected tests."""
   winners = [f"`{method}` (code size {code})" for (method, code), row in sorted(candidates.items())
              if beats_every_reference(row)]
@@ -138,6 +138,6 @@ def genome_verdict(candidates, seeds):
   tests = sum(len(row["versus"]) for row in candidates.values())
   correction = f"Holm-corrected over the {tests} paired comparisons of {len(candidates)} compression-based starts"
   if winners:
-    return f"Over {seeds} seeds, {', '.join(winners)} reach the maximum faster than each of {compared} ({correction})."
-  return (f"Over {seeds} seeds, none of the {len(candidates)} compression-based starts reaches the maximum "
+    return f"Over {seeds} seeds, {', '.join(winners)} reach the criterion faster than each of {compared} ({correction})."
+  return (f"Over {seeds} seeds, none of the {len(candidates)} compression-based starts reaches the criterion "
           f"faster than each of {compared} ({correction}).")

@@ -70,6 +70,7 @@ class Plan:
   genomes: dict = dataclasses.field(default_factory=dict)
   zoo: list = dataclasses.field(default_factory=list)
   criteria: dict = dataclasses.field(default_factory=dict)  # {env id: success criterion}
+  criteria_named: tuple = ()  # the env ids gin's success_criterion.returns names
 
   def units(self):
     return [*self.experts.values(), *self.zoo, *self.autoencoders.values(), *self.genomes.values(),
@@ -117,7 +118,8 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
   text = gin.config_str()
   iterations = {"expert": train.configured("source")["iterations"], "autoencoder": 0, "genome": 0,
                 "target": train.configured("target")["iterations"]}
-  result = Plan(experiment, list(seeds), methods, text, {}, {}, {}, iterations, criteria=task_criteria)
+  result = Plan(experiment, list(seeds), methods, text, {}, {}, {}, iterations, criteria=task_criteria,
+                criteria_named=tuple(gin.get_bindings("success_criterion").get("returns") or ()))
   if any(start_points.reads(m) in ("genome", "zoo") for m in methods):
     result.zoo = _zoo_units(experiment, seeds, text)
   for s in seeds:
@@ -140,6 +142,19 @@ def _criteria(experiment):
     return {env_id: criteria.success_criterion(env_id) for env_id in (experiment.source, experiment.target)}
   except criteria.CriterionError as e:
     raise ExperimentError(f"{experiment.name}: {first_line(e)}") from None
+
+
+def criteria_note(plans):
+  """A one-line note when success_criterion.returns names a task no planned experiment runs
+  (a mistyped id leaves its task on gymnasium's threshold), else None. Not an error: one
+  gin file may state the criteria of more tasks than one run uses."""
+  tasks = {env_id for p in plans for env_id in p.criteria}
+  unused = sorted({name for p in plans for name in p.criteria_named} - tasks)
+  if not unused:
+    return None
+  used = {env_id: c for p in plans for env_id, c in p.criteria.items()}
+  return (f"note: success_criterion.returns names {', '.join(unused)}, which no experiment here runs; "
+          "the criteria used: " + ", ".join(f"{env_id} {c:g}" for env_id, c in sorted(used.items())))
 
 
 def _zoo_units(experiment, seeds, config_text):

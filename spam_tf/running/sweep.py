@@ -110,6 +110,9 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
   are linked in instead of trained (spam_tf.running.reuse); accept_stale: link those
   trained there under other settings too (recorded in provenance)."""
   plans = [experiment_lib.plan(e, seeds, methods, gin_files, gin_bindings) for e in experiments]
+  note = experiment_lib.criteria_note(plans)
+  if note:
+    console.err(note)
   names = [e.name for e in experiments]
   if len(set(names)) != len(names):
     raise ExperimentError(f"experiment names must be distinct: {names}")
@@ -187,12 +190,19 @@ def _guard_root(root_dir, run_spec, config_text):
     previous = files.read_json(run_path)
     with open(os.path.join(root_dir, "config.gin")) as f:
       previous_config = f.read()
-    if ({**previous, "seeds": None} != {**run_spec, "seeds": None}
+    if (_unit_relevant(previous) != _unit_relevant(run_spec)
         or units_lib.without_experiment_only(previous_config) != units_lib.without_experiment_only(config_text)):
       raise ExperimentError(f"{root_dir} holds a run with other flags or config; "
                             "use a new --root_dir (finished results are left untouched)")
   files.write_text(os.path.join(root_dir, "config.gin"), config_text)
   files.write_json(run_path, run_spec)
+
+
+def _unit_relevant(run_spec):
+  """The run spec without what may change on a root holding results: the seeds, and gin
+  bindings of sections no unit reads (the success criterion)."""
+  return {**run_spec, "seeds": None,
+          "gin_bindings": [b for b in run_spec.get("gin_bindings", []) if not units_lib.is_experiment_only(b)]}
 
 
 def _check_root(root_dir):

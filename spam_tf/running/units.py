@@ -157,8 +157,20 @@ def finished_at(run_dir, unit):
 
 def without_experiment_only(config_text):
   """config_text without the sections no unit reads (the success criterion): what a root's
-  units depend on, so a changed criterion re-judges a root's units instead of refusing it."""
-  return "\n\n".join(block for _, name, block in sections(config_text) if name not in _EXPERIMENT_ONLY)
+  units depend on, so a changed criterion re-judges a root's units instead of refusing it.
+  Comment lines above a dropped section (a sweep's "# ===== experiment" headers) stay;
+  blank lines go (the text is compared, not parsed)."""
+  kept = []
+  for _, name, block in sections(config_text):
+    lines = block.splitlines()
+    kept += [line for line in lines[:1] if line.startswith("# =====")] if name in _EXPERIMENT_ONLY else lines
+  return "\n".join(line for line in kept if line.strip())
+
+
+def is_experiment_only(binding):
+  """Whether a gin binding ('scope/name.parameter = value') sets a section no unit reads."""
+  name = binding.split("=", 1)[0].strip().split("/")[-1].rsplit(".", 1)[0]
+  return name in _EXPERIMENT_ONLY
 
 
 def write_config(root_dir, unit):
