@@ -150,6 +150,7 @@ def test_smoke_runs_with_acrobot_record_its_criterion_and_sensible_normalised_sc
     summary = sweep.run_sweep(str(path), str(tmp_path / "run"), backend="inprocess")
   finally:
     os.chdir(cwd)
+    gin.clear_config()  # the runs' bindings (gamma 0.5 above) must not reach later tests in this process
   to_acrobot, from_acrobot = summary["experiments"]["cp_to_acrobot"], summary["experiments"]["acrobot_to_cp"]
   assert to_acrobot["tasks"]["target"]["criterion"] == -100.0 == from_acrobot["tasks"]["source"]["criterion"]
   assert from_acrobot["source_expert"]["criterion"] == -100.0
@@ -192,6 +193,7 @@ sweep.gin_files = ['configs/smoke.gin']
                       gin_bindings=["success_criterion.returns={'tests.toy_task:SpamChase-v0': 6.0}"])
   finally:
     os.chdir(cwd)
+    gin.clear_config()  # the runs' bindings (gamma 0.5 above) must not reach later tests in this process
   first, second = (s["experiments"]["chase"] for s in summaries)
   assert (first["tasks"]["target"]["criterion"], second["tasks"]["target"]["criterion"]) == (10.0, 6.0)
   assert second["target_scratch"]["eval_returns"] == first["target_scratch"]["eval_returns"]
