@@ -68,9 +68,12 @@ def figure(found, sources, targets, metric, path):
   grids = {m: np.array([[found[m][(s, t)][metric][0] if metric in found[m].get((s, t), {}) else np.nan
                          for t in targets] for s in sources]) for m in methods}
   bound = max([float(np.nanmax(np.abs(g))) for g in grids.values() if not np.isnan(g).all()] + [0.0]) or 1.0
-  fig, axes = plt.subplots(1, len(methods), figsize=(3.4 * len(methods) + 1, 3.6), dpi=120, squeeze=False)
-  for ax, method in zip(axes[0], methods):
-    image = ax.imshow(grids[method], cmap="RdBu", vmin=-bound, vmax=bound)
+  colormap = plt.get_cmap("RdBu").copy()
+  colormap.set_bad("lightgray")  # a pair that did not run, or an undefined metric (not "0")
+  fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods) + 2.4, 3.4), dpi=120, squeeze=False,
+                           constrained_layout=True)
+  for index, (ax, method) in enumerate(zip(axes[0], methods)):
+    image = ax.imshow(grids[method], cmap=colormap, vmin=-bound, vmax=bound)
     for i, source in enumerate(sources):
       for j, target in enumerate(targets):
         if metric in found[method].get((source, target), {}):
@@ -80,12 +83,12 @@ def figure(found, sources, targets, metric, path):
                   color="white" if abs(value) > 0.6 * bound else "black")
     ax.set_title(method, fontsize=10)
     ax.set_xticks(range(len(targets)), [t.split("-v")[0] for t in targets], rotation=35, ha="right", fontsize=7)
-    ax.set_yticks(range(len(sources)), [s.split("-v")[0] for s in sources], fontsize=7)
+    ax.set_yticks(range(len(sources)), [s.split("-v")[0] for s in sources] if index == 0 else [], fontsize=7)
     ax.set_xlabel("target", fontsize=8)
   axes[0][0].set_ylabel("source", fontsize=8)
   fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="vs scratch (positive: ahead)")
   fig.suptitle(f"{title} against scratch; * Holm-corrected paired difference, † fallback threshold", fontsize=10)
-  fig.savefig(path, bbox_inches="tight")
+  fig.savefig(path)
   plt.close(fig)
 
 
