@@ -68,8 +68,8 @@ def figure(found, sources, targets, metric, path):
   grids = {m: np.array([[found[m][(s, t)][metric][0] if metric in found[m].get((s, t), {}) else np.nan
                          for t in targets] for s in sources]) for m in methods}
   bound = max([float(np.nanmax(np.abs(g))) for g in grids.values() if not np.isnan(g).all()] + [0.0]) or 1.0
-  colormap = plt.get_cmap("RdBu").copy()
-  colormap.set_bad("lightgray")  # a pair that did not run, or an undefined metric (not "0")
+  # Gray: a pair that did not run, or an undefined metric (white would read as 0).
+  colormap = plt.get_cmap("RdBu").with_extremes(bad="lightgray")
   fig, axes = plt.subplots(1, len(methods), figsize=(2.6 * len(methods) + 2.4, 3.4), dpi=120, squeeze=False,
                            constrained_layout=True)
   for index, (ax, method) in enumerate(zip(axes[0], methods)):
@@ -87,7 +87,8 @@ def figure(found, sources, targets, metric, path):
     ax.set_xlabel("target", fontsize=8)
   axes[0][0].set_ylabel("source", fontsize=8)
   fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="vs scratch (positive: ahead)")
-  fig.suptitle(f"{title} against scratch; * Holm-corrected paired difference, † fallback threshold", fontsize=10)
+  fig.suptitle(f"{title} against scratch; * Holm-corrected paired difference"
+               + (", † fallback threshold" if metric == "time_to_threshold" else ""), fontsize=10)
   fig.savefig(path)
   plt.close(fig)
 
