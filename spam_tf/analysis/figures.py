@@ -64,7 +64,7 @@ def profile_figure(iterations, budget, title, path, reps):
     ax.step(x, fraction, where="post", label=method, color=color, linewidth=2.4 if method == "spam" else 1.4)
     ax.fill_between(x, low, high, step="post", color=color, alpha=0.12, linewidth=0)
   ax.set_xlabel("iteration")
-  ax.set_ylabel("fraction of seeds that have\nreached the maximum")
+  ax.set_ylabel("fraction of seeds that have\nreached the criterion")
   ax.set_ylim(-0.02, 1.02)
   ax.xaxis.get_major_locator().set_params(integer=True)
   _finish(plt, fig, ax, title, "start point", path)
@@ -100,7 +100,7 @@ def sparsity_figure(table, paper_ratio, title, path):
 def genome_figure(candidates, references, title, path, ceiling=None):
   """Speed-up over scratch (IQM, 95% CI) against the compression ratio d / code size:
   a line per genome variant, SPAM's single-expert point, the uncompressed starts dotted,
-  and the ceiling (a start at the maximum before training) dashed."""
+  and the ceiling (a start at the criterion before training) dashed."""
   plt = _plt()
   fig, ax = plt.subplots(figsize=(10.5, 4.6), dpi=120)
   # Offsets keep error bars apart (SPAM's 128-unit code is genome's 128 at the same ratio).
@@ -117,7 +117,7 @@ def genome_figure(candidates, references, title, path, ceiling=None):
                label=f"{method} (no compression): {iqm:.1f}")
   if ceiling is not None:
     ax.axhline(ceiling, color="gray", linestyle="--", linewidth=1.0,
-               label=f"ceiling (at the maximum from the start): {ceiling:.1f}")
+               label=f"ceiling (at the criterion from the start): {ceiling:.1f}")
   ax.axhline(0, color="black", linewidth=0.8)
   ax.text(0, 0, " scratch", va="bottom", fontsize=8, transform=ax.get_yaxis_transform())
   ax.set_xscale("log")

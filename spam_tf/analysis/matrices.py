@@ -41,9 +41,9 @@ def cells(experiments, pairs):
   found = {}
   for pair, name in pairs.items():
     experiment = experiments[name]
-    _, scale, _ = scores_lib.experiment_scores(experiment)
     tested = transfer_metrics.versus_scratch(
-        {m: np.asarray(experiment[f"target_{m}"]["eval_returns"], np.float64) for m in experiment["methods"]}, scale)
+        {m: np.asarray(experiment[f"target_{m}"]["eval_returns"], np.float64) for m in experiment["methods"]},
+        scores_lib.scale_of(experiment))
     for method, versus in tested["vs_scratch"].items():
       if method == "scratch":
         continue

@@ -8,8 +8,11 @@ returns, the folders of each seed's unit and TensorBoard run (relative to
 root_dir), and for the autoencoder, the genome and SPAM's start what they measured.
 """
 import os
+import shutil
 
 import numpy as np
+
+from spam_tf import files
 
 from spam_tf.analysis import statistics as st
 from spam_tf.rl import curves
@@ -95,20 +98,25 @@ def summarize(root_dir, plan, results, tasks):
 def write_events(root_dir, summary):
   """The experiment's own TensorBoard run, logs/experiments/<name>: its tasks' criteria and
   floors (Task/...), and each method's mean normalised greedy eval return per iteration
-  (Normalized/<method>: 0 = a random policy, 1 = the criterion; comparable across tasks)."""
+  (Normalized/<method>: 0 = a random policy, 1 = the criterion; comparable across tasks).
+  Written afresh each time (a rerun may judge by another criterion); summary.json, written
+  after it, says whether it is complete."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel  (the parent has it loaded)
-  writer = tf.summary.create_file_writer(os.path.join(root_dir, "logs", "experiments", summary["name"]))
-  with writer.as_default():
-    for stage, task in summary["tasks"].items():
-      tf.summary.scalar(f"Task/{stage.title()}Criterion", task["criterion"], step=0)
-      tf.summary.scalar(f"Task/{stage.title()}RandomFloor", task["floor"], step=0)
-    target = summary["tasks"]["target"]
-    for method in summary["methods"]:
-      mean = np.mean(summary[f"target_{method}"]["eval_returns"], axis=0)
-      for iteration, value in zip(summary[f"target_{method}"]["eval_iterations"], mean):
-        tf.summary.scalar(f"Normalized/{method}",
-                          st.normalize(value, target["criterion"], target["floor"]), step=iteration)
-  writer.close()
+  log_dir = os.path.join(root_dir, "logs", "experiments", summary["name"])
+  shutil.rmtree(log_dir, ignore_errors=True)
+  target = summary["tasks"]["target"]
+  with files.tf_writes(f"TensorBoard events in {log_dir}"):
+    writer = tf.summary.create_file_writer(log_dir)
+    with writer.as_default():
+      for stage, task in summary["tasks"].items():
+        tf.summary.scalar(f"Task/{stage.title()}Criterion", task["criterion"], step=0)
+        tf.summary.scalar(f"Task/{stage.title()}RandomFloor", task["floor"], step=0)
+      for method in summary["methods"]:
+        mean = np.mean(summary[f"target_{method}"]["eval_returns"], axis=0)
+        for iteration, value in zip(summary[f"target_{method}"]["eval_iterations"], mean):
+          tf.summary.scalar(f"Normalized/{method}",
+                            st.normalize(value, target["criterion"], target["floor"]), step=iteration)
+    writer.close()
 
 
 def _genome_summary(root_dir, plan, results):
