@@ -50,6 +50,24 @@ def repo_root():
   return ROOT
 
 
+def run_sweep_in_process(repo_root, tmp_path, name, sweep_text, reuse_from=(), **flags):
+  """bin/spam_sweep --sweep=<a file with sweep_text> --root_dir=<tmp>/<name>, in this
+  process: (root, summary). Gin's config is cleared after, so the runs' bindings reach no
+  later test of this worker."""
+  import gin  # pylint: disable=import-outside-toplevel
+  from spam_tf.running import sweep  # pylint: disable=import-outside-toplevel
+  path = tmp_path / f"{name}.gin"
+  path.write_text(sweep_text)
+  root = str(tmp_path / name)
+  cwd = os.getcwd()
+  os.chdir(repo_root)  # configs/ are named relative to the repository, as on the command line
+  try:
+    return root, sweep.run_sweep(str(path), root, reuse_from=list(reuse_from), backend="inprocess", **flags)
+  finally:
+    os.chdir(cwd)
+    gin.clear_config()
+
+
 def user_env(**extra):
   """The environment a user's shell has: no TF_CPP_MIN_LOG_LEVEL, no warning filters
   (the binaries must quiet TensorFlow themselves), and oneDNN on, so that a machine

@@ -55,6 +55,7 @@ EXPECTED = {
                           ("", "reinforce_agent", "learning_rate_decay_steps"): None},
     "f2_ppo.gin": {("target", "make_agent", "algorithm"): "ppo", ("source", "make_agent", "algorithm"): "reinforce"},
     "linear_decoder.gin": {("", "build_autoencoder", "output_activation"): "linear"},
+    "auto_map.gin": {("target", "transfer", "observation_map"): "auto"},
     "map_cartpole_to_pendulum.gin": {("target", "transfer", "observation_map"): (0, 2, 1, 3)},
     "map_pendulum_to_cartpole.gin": {("target", "transfer", "observation_map"): (0, 2, 1, 3)},
 }

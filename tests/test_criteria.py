@@ -17,6 +17,7 @@ from spam_tf.running import experiment as experiment_lib
 from spam_tf.running import sweep
 from spam_tf.running import tasks
 from tests import toy_task  # noqa: F401  (registers SpamChase-v0)
+from tests.conftest import run_sweep_in_process
 
 ACROBOT = scores_lib.Scale(criterion=-100.0, floor=-500.0)
 
@@ -142,15 +143,7 @@ sweep.gin_files = ['configs/smoke.gin']
 
 
 def test_smoke_runs_with_acrobot_record_its_criterion_and_sensible_normalised_scores(repo_root, tmp_path):
-  path = tmp_path / "acrobot.gin"
-  path.write_text(SWEEP)
-  cwd = os.getcwd()
-  os.chdir(repo_root)
-  try:
-    summary = sweep.run_sweep(str(path), str(tmp_path / "run"), backend="inprocess")
-  finally:
-    os.chdir(cwd)
-    gin.clear_config()  # the runs' bindings (gamma 0.5 above) must not reach later tests in this process
+  _, summary = run_sweep_in_process(repo_root, tmp_path, "run", SWEEP)
   to_acrobot, from_acrobot = summary["experiments"]["cp_to_acrobot"], summary["experiments"]["acrobot_to_cp"]
   assert to_acrobot["tasks"]["target"]["criterion"] == -100.0 == from_acrobot["tasks"]["source"]["criterion"]
   assert from_acrobot["source_expert"]["criterion"] == -100.0

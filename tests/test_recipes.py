@@ -16,6 +16,7 @@ from spam_tf.rl import snapshots
 from spam_tf.running import sweep
 from spam_tf.spam import start_points
 from tests import test_report
+from tests.conftest import run_sweep_in_process
 
 BASE_SWEEP = """
 sweep.experiments = [
@@ -29,16 +30,7 @@ sweep.gin_files = ['configs/smoke.gin']
 
 
 def run_sweep(repo_root, tmp_path, name, sweep_text, reuse_from=()):
-  """bin/spam_sweep --sweep=<a file with sweep_text> --root_dir=<tmp>/<name>, in this process."""
-  path = tmp_path / f"{name}.gin"
-  path.write_text(sweep_text)
-  root = str(tmp_path / name)
-  cwd = os.getcwd()
-  os.chdir(repo_root)  # configs/ are named relative to the repository, as on the command line
-  try:
-    return root, sweep.run_sweep(str(path), root, reuse_from=list(reuse_from), backend="inprocess")
-  finally:
-    os.chdir(cwd)
+  return run_sweep_in_process(repo_root, tmp_path, name, sweep_text, reuse_from)
 
 
 @pytest.fixture(scope="module")

@@ -267,3 +267,30 @@ def test_one_pair_run_under_several_configs_is_not_a_study():
   del experiments["y"]
   experiments["z"].update(source="A-v0", target="A-v0")
   assert matrices.study(experiments) is None  # one source: a row, not a matrix (the smoke sweep)
+
+
+# --- the automatic map's section -----------------------------------------------------
+
+def test_the_automatic_map_section_by_hand(tmp_path):
+  plain = toy_experiment()  # spam at 1 on every seed; scratch at [2, 3, 3, 4] twice
+  automatic = toy_experiment()
+  automatic.update(name="auto", methods=["scratch", "spam"])
+  del automatic["target_copy"]
+  automatic["target_spam"] = stage([curve(2, start=5.0)] * 8)
+  mapped = {"chosen": "map_1", "map": {"observation": [0, 2, None], "signs": [1, -1, 1], "action_sign": -1,
+                                       "action_order": None}, "target_env_steps": 300,
+            "verdict": "better than nothing"}
+  nothing = {"chosen": "nothing", "map": None, "target_env_steps": 200, "verdict": "worse than nothing"}
+  automatic["target_spam"]["auto_map_per_seed"] = [mapped] * 6 + [nothing] * 2
+  automatic["target_spam"]["start_cost_iterations_per_seed"] = [0.75] * 6 + [0.5] * 2
+  root = write_summary(str(tmp_path / "root"), {"toy": plain, "auto": automatic})
+  text_ = open(report.write(root, str(tmp_path / "out"), reps=100)).read()
+  assert "## Automatic inter-task mapping" in text_ and "### A-v0 → B-v0" in text_
+  # Mean cost (6 x 300 + 2 x 200) / 8 = 275 steps, (6 x 0.75 + 2 x 0.5) / 8 = 0.6875 iterations.
+  assert ("| spam | [0, -2, ·] action - × 6; nothing × 2 | better than nothing × 6; worse than nothing × 2 "
+          "| 275 (0.69) |") in text_
+  # auto's spam at 2 against toy's spam at 1: +1 on all 8 seeds, p = 2 / 2^8; against auto's
+  # scratch at [2, 3, 3, 4] x 2: differences 0, -1, -1, -2 (x 2), p = 2^2 x 2 / 2^8 = 1 / 32.
+  # Holm over the two: 2 x 1/128 = 0.0156, then max(0.0156, 1/32) = 0.0312.
+  assert "- auto spam vs toy spam: +1.0" in text_ and "Holm-adjusted p = 0.0156: **worse**" in text_
+  assert "- auto spam vs auto scratch: -1.0" in text_ and "Holm-adjusted p = 0.0312: **better**" in text_

@@ -18,21 +18,32 @@ SHOWN = {"time_to_threshold": ("iterations saved to the threshold", -1.0, 1),
          "jumpstart": ("jumpstart (normalised)", 1.0, 2)}  # metric: (title, sign, digits)
 
 
-def study(experiments):
-  """{(source, target): experiment name} when the experiments form a study: every pair at
-  most once, each with scratch and another start, from two sources or more to two targets
-  or more; else None (the paper's sweep runs one pair under several configs, the smoke
-  sweep has one source: no matrix)."""
-  pairs = {}
+def studies(experiments):
+  """[(gin files, {(source, target): experiment name})]: the experiments grouped by the
+  gin files they ran with (summary.json's "gin_files"; one group where it is missing),
+  each group that forms a study: every pair at most once, each with scratch and another
+  start, from two sources or more to two targets or more, a cross-task pair among them
+  (the paper's sweep runs one pair under several configs, and its same-task pairs share
+  one; the smoke sweep has one source: no matrix)."""
+  groups = {}
   for name, experiment in experiments.items():
     if "scratch" not in experiment["methods"] or len(experiment["methods"]) < 2 or "genome" in experiment:
       continue
-    pair = (experiment["source"], experiment["target"])
-    if pair in pairs:
-      return None
-    pairs[pair] = name
-  sources, targets = {s for s, _ in pairs}, {t for _, t in pairs}
-  return pairs if len(sources) >= 2 and len(targets) >= 2 else None
+    groups.setdefault(tuple(experiment.get("gin_files", ())), []).append(name)
+  found = []
+  for gin_files, names in groups.items():
+    pairs = {(experiments[n]["source"], experiments[n]["target"]): n for n in names}
+    sources, targets = {s for s, _ in pairs}, {t for _, t in pairs}
+    if (len(pairs) == len(names) and len(sources) >= 2 and len(targets) >= 2
+        and any(s != t for s, t in pairs)):
+      found.append((gin_files, pairs))
+  return found
+
+
+def study(experiments):
+  """The pairs of the experiments' one study ({(source, target): name}), else None."""
+  found = studies(experiments)
+  return found[0][1] if len(found) == 1 else None
 
 
 def cells(experiments, pairs):
@@ -94,20 +105,29 @@ def figure(found, sources, targets, metric, path):
 
 
 def lines(out_dir, experiments):
-  """The report's opening section: both matrices as figures and as one table per metric."""
-  pairs = study(experiments)
-  if pairs is None:
-    return []
+  """The report's opening section: per study, both matrices as figures and as one table
+  per metric (several studies, e.g. one transfer unmapped and automatically mapped: one
+  section each, named by its gin files)."""
+  found_studies = studies(experiments)
+  result = []
+  for index, (gin_files, pairs) in enumerate(found_studies):
+    label = f": {' + '.join(gin_files)}" if len(found_studies) > 1 else ""
+    prefix = f"matrix_{index + 1}_" if len(found_studies) > 1 else "matrix_"
+    result += _study_lines(out_dir, experiments, pairs, label, prefix)
+  return result
+
+
+def _study_lines(out_dir, experiments, pairs, label, prefix):
   sources = list(dict.fromkeys(s for s, _ in pairs))
   targets = list(dict.fromkeys(t for _, t in pairs))
   found = cells(experiments, pairs)
-  result = ["## Transfer matrices", "",
+  result = [f"## Transfer matrices{label}", "",
             "Rows: source task, columns: target task; a cell is the mean over seeds of the paired difference "
             "from scratch (positive: the start is ahead). * the Holm-corrected paired sign-flip test finds a "
             "difference (the tests of each pair's transfer-metrics table); † the threshold is the fallback "
             "(scratch reaches the criterion on fewer than half its seeds).", ""]
   for metric, (title, _, digits) in SHOWN.items():
-    png = f"matrix_{metric}.png"
+    png = f"{prefix}{metric}.png"
     figure(found, sources, targets, metric, os.path.join(out_dir, png))
     result += [f"![{title}]({png})", "", f"{title}:", "",
                "| method | source → target | " + " | ".join(targets) + " |", "|---" * (len(targets) + 2) + "|"]

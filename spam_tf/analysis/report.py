@@ -14,6 +14,7 @@ import numpy as np
 
 import spam_tf
 from spam_tf import files
+from spam_tf.analysis import auto_section
 from spam_tf.analysis import figures
 from spam_tf.analysis import genome_section
 from spam_tf.analysis import matrices
@@ -45,8 +46,8 @@ def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
   experiments, provenance = scores_lib.load(root_dir)
   lines = ["# SPAM: does an autoencoder-compressed expert give a better starting point?", ""]
   lines += _provenance_lines(provenance, experiments) + _code_lines(root_dir, experiments, provenance)
-  lines += matrices.lines(out_dir, experiments)
-  short = matrices.study(experiments) is not None  # a study of many pairs: short sections
+  lines += matrices.lines(out_dir, experiments) + auto_section.lines(experiments, reps)
+  short = bool(matrices.studies(experiments))  # a study of many pairs: short sections
   sections, verdicts, answers = [], [], []
   for name, experiment in experiments.items():
     if "genome" in experiment:  # one section for all code sizes of a pair, below

@@ -63,6 +63,14 @@ def episode_stats(episodes):
   return float(np.mean(returns)), float(np.mean(lengths)), int(np.sum(lengths))
 
 
+def random_actions(action_spec, rng: np.random.Generator):
+  """A uniformly random act_fn for EpisodeCollector.collect: obs [B, ...] -> actions [B, ...]."""
+  if np.issubdtype(action_spec.dtype, np.integer):
+    return lambda obs: rng.integers(action_spec.minimum, action_spec.maximum + 1, size=len(obs))
+  return lambda obs: rng.uniform(action_spec.minimum, action_spec.maximum,
+                                 size=(len(obs),) + action_spec.shape).astype(np.float32)
+
+
 def derive_seed(*keys) -> int:
   """A 32-bit seed from integers (run seed, stage, iteration, ...)."""
   return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])
@@ -71,8 +79,8 @@ def derive_seed(*keys) -> int:
 class EpisodeCollector:
   """Steps `num_envs` gymnasium envs of one id together."""
 
-  def __init__(self, env_id: str, num_envs: int):
-    self.envs = [envs_lib.make(env_id) for _ in range(num_envs)]
+  def __init__(self, env_id: str, num_envs: int, max_episode_steps=None):
+    self.envs = [envs_lib.make(env_id, max_episode_steps) for _ in range(num_envs)]
     space = self.envs[0].action_space
     # Discrete(n, start): spec actions are 0..n-1; numpy int64 scalars (not Python
     # ints) go to env.step, whose Discrete.contains check is 3x slower on ints.

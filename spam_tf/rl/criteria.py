@@ -42,15 +42,7 @@ def random_floor(env_id, episodes=FLOOR_EPISODES, seed=FLOOR_SEED):
   """Mean return of a uniformly random policy over `episodes` seeded episodes."""
   collector = collect.EpisodeCollector(env_id, episodes)
   spec = envs_lib.action_spec(collector.envs[0])
-  rng = np.random.default_rng(collect.derive_seed(seed, 5))
-  discrete = np.issubdtype(spec.dtype, np.integer)
-
-  def act(observations):
-    if discrete:
-      return rng.integers(spec.minimum, spec.maximum + 1, size=len(observations))
-    return rng.uniform(spec.minimum, spec.maximum,
-                       size=(len(observations),) + spec.shape).astype(np.float32)
-
+  act = collect.random_actions(spec, np.random.default_rng(collect.derive_seed(seed, 5)))
   try:
     return collect.episode_stats(collector.collect(act, 0, collect.derive_seed(seed, 6)))[0]
   finally:

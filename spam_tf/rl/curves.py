@@ -24,3 +24,16 @@ def iterations_to_convergence(iterations, returns_per_seed, threshold):
   """
   mean_returns = np.mean(np.asarray(returns_per_seed, np.float64), axis=0)
   return first_reaching(iterations, mean_returns, threshold)
+
+
+def delayed(iterations, returns, delay):
+  """A curve on the axis of equal experience, for a run that spent `delay` iterations'
+  worth of env steps before its first iteration (an automatic map's probe): the return
+  at iteration i is the curve's at i - delay, linearly interpolated, and its start
+  before that.
+
+  iterations: [E] ints (increasing); returns: [E] floats; delay: float >= 0.
+  Returns [E] floats on the same iterations.
+  """
+  iterations = np.asarray(iterations, np.float64)
+  return np.interp(iterations - delay, iterations, np.asarray(returns, np.float64)).tolist()

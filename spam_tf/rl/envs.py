@@ -17,12 +17,13 @@ class EnvError(ValueError):
   """An environment id or space this project cannot use (message is user-facing)."""
 
 
-def make(env_id: str) -> gym.Env:
-  """gym.make with a one-line error for unknown ids and unsupported spaces."""
+def make(env_id: str, max_episode_steps=None) -> gym.Env:
+  """gym.make with a one-line error for unknown ids and unsupported spaces;
+  max_episode_steps: None (the env's own limit) or a shorter one (truncation)."""
   try:
     with warnings.catch_warnings():
       warnings.simplefilter("ignore")
-      env = gym.make(env_id)
+      env = gym.make(env_id, max_episode_steps=max_episode_steps)
   except gym.error.Error as e:
     raise EnvError(f"unknown or unavailable gymnasium env {env_id!r}: {e}") from None
   check_spaces(env_id, env.observation_space, env.action_space)

@@ -22,13 +22,12 @@ Two returns per iteration i (the policy after i gradient steps):
 Outputs (run_dir):      checkpoints/ (spam_tf.rl.checkpoints), policy_weights.npz
                         (spam_tf.rl.snapshots), saved_model/ (PolicySaver),
                         result.json (written last: its presence means done).
-TensorBoard (log_dir):  Eval/AverageReturn, Eval/AverageEpisodeLength,
-                        Eval/StochasticAverageReturn,
-                        Train/AverageReturn, Train/AverageEpisodeLength,
-                        Train/Loss, Perf/EnvStepsPerSecond, Perf/*Seconds,
-                        Weights/Start, Weights/Final (histograms).
+TensorBoard (log_dir):  Eval/AverageReturn, Eval/AverageEpisodeLength, Eval/StochasticAverageReturn,
+                        Train/AverageReturn, Train/AverageEpisodeLength, Train/Loss,
+                        Perf/EnvStepsPerSecond, Perf/*Seconds, Weights/Start, Weights/Final.
 """
 import contextlib
+import dataclasses
 import inspect
 import os
 import shutil
@@ -72,10 +71,10 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
                weight_snapshots=(1, 2, 5, 10, 20, 50)):
   """Trains one agent; returns the result dict (also written to run_dir/result.json).
 
-  start_fn: None for TF-Agents' random initialisation, or a function
-    (discrete, fresh actor arrays) -> actor arrays of the start point (SPAM's
-    M_SPAM); it gets the seeded fresh initialisation, so parts it does not fill
-    match the scratch baseline of the same seed.
+  start_fn: None for TF-Agents' random initialisation, or a function (discrete, fresh
+    actor arrays, policy_of: arrays -> NumpyPolicy) -> (the start point's arrays (M_SPAM),
+    env steps it spent choosing it: counted in env_steps and start_env_steps); it gets
+    the seeded fresh initialisation, so parts it does not fill match scratch's.
   hparams: None, or {name: str/int/float} logged through TensorBoard's HParams plugin.
   record: None, or more JSON fields for result.json (e.g. the code that trained it).
   weight_snapshots: iterations after which the actor's weights are kept.
@@ -117,8 +116,8 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
     if iteration % checkpoint_interval == 0 and iteration < iterations:
       stage.checkpoints.save(iteration, history)
   stochastic_eval_returns = stage.finish(iterations, history)
-  result = {**_result(env_id, seed, iterations, stage, history, stochastic_eval_returns,
-                      first_iteration_done), **(record or {})}
+  result = {**_result(env_id, seed, iterations, batch_steps, stage, history,
+                      stochastic_eval_returns, first_iteration_done), **(record or {})}
   files.write_json(result_path, result)
   return result
 
@@ -138,8 +137,10 @@ class _Stage:
     self.action_spec = envs_lib.action_spec(env)
     self.agent, self.actor_net = agents.make_agent(envs_lib.observation_spec(env), self.action_spec)
     self.discrete = bool(np.issubdtype(self.action_spec.dtype, np.integer))
+    self.start_env_steps = 0
     if start_fn is not None:
-      weights_lib.assign(self.actor_net, start_fn(self.discrete, weights_lib.get(self.actor_net)))
+      start, self.start_env_steps = start_fn(self.discrete, weights_lib.get(self.actor_net), self.policy_of)
+      weights_lib.assign(self.actor_net, start)
     self.train_fn = make_train_fn(self.agent)
     self.records_info = self.agent.collect_data_spec.policy_info != ()  # PPO: distribution parameters
     self.iteration_var = tf.Variable(0, dtype=tf.int64)
@@ -159,6 +160,9 @@ class _Stage:
   def policy(self):
     return policy_lib.from_network(self.actor_net, self.action_spec)
 
+  def policy_of(self, arrays):  # this network's numpy policy with other weights
+    return dataclasses.replace(self.policy(), weights=list(arrays))
+
   def begin_or_resume(self, hparams):
     """The history to continue: the latest checkpoint's, or a new one that starts with
     the start point's evaluation (iteration 0)."""
@@ -170,6 +174,7 @@ class _Stage:
     start_weights = self.weights()
     snapshots.save(self.run_dir, start=start_weights)
     history = checkpoints_lib.new_history()
+    history["env_steps"] = history["start_env_steps"] = self.start_env_steps
     eval_return, eval_length, _ = self.evaluate(0)
     history["eval_returns"].append(eval_return)
     self.write_scalars(0, {"Eval/AverageReturn": eval_return, "Eval/AverageEpisodeLength": eval_length})
@@ -271,10 +276,11 @@ def _record(history, iteration, episodes, loss, evaluation, seconds):
           "evaluation": evaluation, "seconds": seconds}
 
 
-def _result(env_id, seed, iterations, stage, history, stochastic_eval_returns, first_iteration_done):
+def _result(env_id, seed, iterations, batch_steps, stage, history, stochastic_eval_returns,
+            first_iteration_done):
   return {
-      "env_id": env_id, "seed": seed, "iterations": iterations, "discrete": stage.discrete,
-      "convergence_return": stage.threshold,
+      "env_id": env_id, "seed": seed, "iterations": iterations, "batch_steps": batch_steps,
+      "discrete": stage.discrete, "convergence_return": stage.threshold,
       "iterations_to_convergence": None if stage.threshold is None else curves.first_reaching(
           history["eval_iterations"], history["eval_returns"], stage.threshold),
       "final_eval_return": history["eval_returns"][-1],
@@ -283,7 +289,8 @@ def _result(env_id, seed, iterations, stage, history, stochastic_eval_returns, f
       "stochastic_eval_returns": stochastic_eval_returns,  # [iterations + 1], see the module doc
       "train_returns": history["train_returns"],
       "losses": history["losses"],
-      "env_steps": history["env_steps"],
+      "env_steps": history["env_steps"],  # start_env_steps included
+      "start_env_steps": history.get("start_env_steps", 0),
       "steps_per_iteration": history["steps_per_iteration"],
       "seconds": history["seconds"],
       "iteration_seconds": history["iteration_seconds"],  # [collect, train, eval] per iteration
@@ -331,9 +338,7 @@ def convergence_threshold(env, convergence_return):
   """The unit's own criterion, for its log and result.json: convergence_return if given,
   else gymnasium's reward_threshold (None if the task has none). Experiments judge with
   theirs (spam_tf/rl/criteria.py), so a unit serves experiments of other criteria."""
-  if convergence_return is not None:
-    return float(convergence_return)
-  threshold = env.spec.reward_threshold
+  threshold = env.spec.reward_threshold if convergence_return is None else convergence_return
   return None if threshold is None else float(threshold)
 
 
@@ -369,8 +374,7 @@ COUNT_PARAMETERS = ("iterations", "batch_steps", "num_envs", "eval_episodes", "e
                     "checkpoint_interval")
 
 
-def _is_count(value):
-  return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+_is_count = lambda value: isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _check_counts(weight_snapshots=(), **counts):

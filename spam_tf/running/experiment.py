@@ -29,6 +29,7 @@ from spam_tf.rl import train
 from spam_tf.rl import weights as weights_lib
 from spam_tf.running import identity
 from spam_tf.running import units as units_lib
+from spam_tf.spam import auto_map
 from spam_tf.spam import autoencoder  # noqa: F401  (registers its configurables, which configs bind)
 from spam_tf.spam import genome as genome_lib
 from spam_tf.spam import start_points
@@ -240,4 +241,5 @@ def check_transfer(source, target, expert_results):
     sources = [fresh(source, "source")]
   for source_arrays, source_discrete in sources:
     with gin.config_scope("target"):  # as in the worker, where f2 calls it
-      transfer.transfer(source_arrays, source_discrete, target_arrays, target_discrete)
+      maps = {"observation_map": None} if auto_map.requested() else {}  # chosen in the unit
+      transfer.transfer(source_arrays, source_discrete, target_arrays, target_discrete, **maps)

@@ -40,6 +40,7 @@ READS = {
     "genome": ("zoo", "build_genome_autoencoder", "train_genome"),
     "zoo": ("zoo", "train_genome"),
     "transfer": ("transfer",),
+    "auto_map": ("auto_map",),  # only where transfer.observation_map = 'auto'
     "expert": (),
 }
 # Keyword arguments the code passes itself (gin's denylists): not settings.
@@ -50,13 +51,14 @@ def _configurables():
   """{gin name: function}: the project's configurables (imported here, not at module
   load: the running layer may build identities before TensorFlow is needed)."""
   from spam_tf.rl import agents, train  # pylint: disable=import-outside-toplevel
-  from spam_tf.spam import autoencoder, genome, transfer  # pylint: disable=import-outside-toplevel
+  from spam_tf.spam import auto_map, autoencoder, genome, transfer  # pylint: disable=import-outside-toplevel
   return {"train_eval": train.train_eval, "make_agent": agents.make_agent,
           "actor_network": agents.actor_network, "reinforce_agent": agents.reinforce_agent,
           "ppo_agent": agents.ppo_agent, "build_autoencoder": autoencoder.build_autoencoder,
           "train_autoencoder": autoencoder.train_autoencoder, "zoo": genome.zoo,
           "build_genome_autoencoder": genome.build_genome_autoencoder,
-          "train_genome": genome.train_genome, "transfer": transfer.transfer}
+          "train_genome": genome.train_genome, "transfer": transfer.transfer,
+          "auto_map": auto_map.auto_map}
 
 
 def effective_config(parts):
@@ -81,6 +83,9 @@ def of_unit(kind, reads=None):
            "genome": [("genome", None)], "target": [("train", "target")]}[kind]
   if kind == "target" and reads is not None:
     parts = parts + [("transfer", "target"), (reads, None)]
+    with gin.config_scope("target"):  # the automatic map's settings, and only its units'
+      if gin.get_bindings("transfer").get("observation_map") == "auto":
+        parts.append(("auto_map", "target"))
   return describe(parts)
 
 

@@ -6,6 +6,11 @@ per stage (the source expert and each method's target runs) the eval curves of e
 seed, iterations to the criterion (the paper's mean-curve rule and per seed), final
 returns, the folders of each seed's unit and TensorBoard run (relative to
 root_dir), and for the autoencoder, the genome and SPAM's start what they measured.
+Curves are on the axis of equal target experience: a run that spent target steps
+choosing its start (transfer.observation_map = 'auto') has its curves delayed by that
+cost in iterations (start_cost_iterations_per_seed; spam_tf/rl/curves.delayed), so
+every statistic the report computes from them includes it; its final returns are the
+trained policy's. What the automatic map chose is in auto_map_per_seed.
 """
 import os
 import shutil
@@ -21,7 +26,11 @@ from spam_tf.rl import curves
 def _stage_summary(results, criterion):
   """Aggregates per-seed train results (list over seeds) into one summary object, judged
   by the experiment's success criterion (not the one each unit logged)."""
-  eval_iterations, eval_returns = results[0]["eval_iterations"], [r["eval_returns"] for r in results]
+  eval_iterations = results[0]["eval_iterations"]
+  delays = [start_cost_iterations(r) for r in results]
+  eval_returns = [curves.delayed(eval_iterations, r["eval_returns"], d) for r, d in zip(results, delays)]
+  stochastic = [curves.delayed(range(len(r["stochastic_eval_returns"])), r["stochastic_eval_returns"], d)
+                for r, d in zip(results, delays)]
   return {
       "env_id": results[0]["env_id"],
       "criterion": criterion,
@@ -34,9 +43,16 @@ def _stage_summary(results, criterion):
                                                      for r in results])),
       "eval_iterations": results[0]["eval_iterations"],
       "eval_returns": eval_returns,
-      "stochastic_eval_returns": [r["stochastic_eval_returns"] for r in results],
+      "stochastic_eval_returns": stochastic,
       "env_steps_per_seed": [r["env_steps"] for r in results],
+      "start_cost_iterations_per_seed": delays,
   }
+
+
+def start_cost_iterations(result):
+  """The iterations' worth of target steps a run spent choosing its start (an automatic
+  map's probe: start_env_steps / batch_steps); 0 for every other run."""
+  return result.get("start_env_steps", 0) / result["batch_steps"] if result.get("start_env_steps") else 0.0
 
 
 def _method_summary(root_dir, method, target_units, outcomes, threshold):
@@ -45,12 +61,25 @@ def _method_summary(root_dir, method, target_units, outcomes, threshold):
   summary.update(_dirs(root_dir, target_units))
   summary["saved_models"] = [os.path.join(d, "saved_model") for d in summary["run_dirs"]]
   summary["saved_model"] = summary["saved_models"][0]
+  choices = [_auto_choice(os.path.join(root_dir, d)) for d in summary["run_dirs"]]
+  if any(choices):
+    summary["auto_map_per_seed"] = choices
   sparsity = [o["sparsity"] for o in outcomes]
   if all(x is not None for x in sparsity):
     for key in ("zero_ratio", "start_zero_ratio", "sparsity_ratio", "zeros_kept_fraction"):
       summary[key] = st.mean_or_none([x[key] for x in sparsity])
     summary["per_seed_sparsity"] = sparsity
   return summary
+
+
+def _auto_choice(run_dir):
+  """What an automatic map chose for one run (transfer.json), or None."""
+  path = os.path.join(run_dir, "transfer.json")
+  record = files.read_json(path).get("auto") if os.path.exists(path) else None
+  if record is None:
+    return None
+  return {key: record[key] for key in ("chosen", "map", "target_env_steps")} | {
+      "verdict": record["decision"].get("verdict")}
 
 
 def _dirs(root_dir, seed_units):
@@ -66,7 +95,7 @@ def summarize(root_dir, plan, results, tasks):
   source, target = plan.experiment.source, plan.experiment.target
   experts = [results[plan.experts[s]] for s in seeds]
   summary = {"name": plan.experiment.name, "source": source, "target": target,
-             "seeds": list(seeds), "methods": list(methods),
+             "seeds": list(seeds), "methods": list(methods), "gin_files": list(plan.experiment.gin_files),
              "tasks": {"source": tasks[source], "target": tasks[target]},
              "source_expert": _stage_summary(experts, tasks[source]["criterion"])}
   summary["source_expert"].update(_dirs(root_dir, [plan.experts[s] for s in seeds]))

@@ -43,7 +43,7 @@ RESULT_FILE = files.RESULT_FILE
 SPARSITY_FILE = "sparsity.json"
 IDENTITY_FILE = "identity.json"
 # Configurables only some units read: {part: configurable names}.
-_OPTIONAL = {"transfer": ("transfer",), "autoencoder": ("build_autoencoder", "train_autoencoder"),
+_OPTIONAL = {"transfer": ("transfer", "auto_map"), "autoencoder": ("build_autoencoder", "train_autoencoder"),
              "genome": ("zoo", "build_genome_autoencoder", "train_genome"),
              "zoo": ("zoo", "train_genome"),  # zoo_mean: the zoo's best networks, no autoencoder
              "expert": ()}  # a start point made from M* alone

@@ -23,8 +23,10 @@ from spam_tf.rl import train
 from spam_tf.rl import weights as weights_lib
 from spam_tf.running import units as units_lib
 from spam_tf.running.experiment import ExperimentError
+from spam_tf.spam import auto_map
 from spam_tf.spam import autoencoder
 from spam_tf.spam import genome as genome_lib
+from spam_tf.spam import mapping
 from spam_tf.spam import metrics
 from spam_tf.spam import start_points
 from spam_tf.spam import transfer
@@ -154,17 +156,40 @@ def _run_target(root_dir, unit, record, expert_result=None, *helper_results):
   source_arrays = weights_lib.unflatten(start, _shapes(expert_result))
   run_dir = unit.run_dir(root_dir)
 
-  def start_fn(target_discrete, target_init):
+  def start_fn(target_discrete, target_init, policy_of):
+    if auto_map.requested():
+      return _auto_start(unit, run_dir, source_arrays, expert_result["discrete"], target_init,
+                         target_discrete, policy_of)
     arrays, how = transfer.transfer(source_arrays, expert_result["discrete"], target_init,
                                     target_discrete)
     files.write_json(os.path.join(run_dir, "transfer.json"), how)
-    return arrays
+    return arrays, 0
 
   os.makedirs(run_dir, exist_ok=True)
   result = _train(root_dir, unit, "target", hparams, record, start_fn)
   sparsity = _sparsity(root_dir, unit, start, result)
   files.write_json(os.path.join(run_dir, units_lib.SPARSITY_FILE), sparsity)
   return {"target": result, "sparsity": sparsity}
+
+
+def _auto_start(unit, run_dir, source_arrays, source_discrete, target_init, target_discrete,
+                policy_of):
+  """The automatic map's start (spam_tf/spam/auto_map.py) and its target steps; a resumed
+  unit rebuilds the start its first run chose instead of probing again."""
+  path = os.path.join(run_dir, "transfer.json")
+  record = files.read_json(path).get("auto") if os.path.exists(path) else None
+  if record is None:
+    arrays, record = auto_map.auto_map(unit.source, unit.env_id, unit.seed, source_arrays,
+                                       source_discrete, target_init, target_discrete, policy_of)
+  elif record["chosen"] == auto_map.NOTHING:
+    arrays = list(target_init)
+  else:
+    chosen = record["map"] and mapping.Map(**{k: tuple(v) if isinstance(v, list) else v
+                                              for k, v in record["map"].items()})
+    arrays, _ = auto_map.transfer_with(source_arrays, source_discrete, target_init,
+                                       target_discrete, chosen or None)
+  files.write_json(path, {"auto": record})
+  return arrays, record["target_env_steps"]
 
 
 def _sparsity(root_dir, unit, source_start, result):

@@ -26,6 +26,9 @@ Inter-task mappings (Taylor, Stone and Liu, JMLR 2007), optional, in gin:
   action_map       per target action (categorical) or action dimension (Gaussian),
                    the source one it corresponds to (None: target init); permutes
                    the head's columns. Heads of the same kind only.
+  observation_map = 'auto': chosen per target unit from experience
+                   (spam_tf/spam/auto_map.py), which also flips the signs of axes
+                   that point the other way (`with_signs`, not a gin setting).
 """
 import gin
 import numpy as np
@@ -97,6 +100,22 @@ def _apply_maps(source_roles, source_discrete, target_roles, target_init, target
   return source_roles, how
 
 
+def with_signs(arrays, target_discrete, observation_signs, action_sign):
+  """Target arrays with first-layer rows multiplied by observation_signs (+1 / -1 per
+  target observation) and, for action_sign -1, the action pointing the other way: a
+  Gaussian head's mean negated, a 2-way categorical head's two logits swapped."""
+  out = [np.array(a, np.float32, copy=True) for a in arrays]
+  out[0] *= np.asarray(observation_signs, np.float32)[:, None]
+  if action_sign == -1:
+    head = weights_lib.roles(len(out), target_discrete).index("head/kernel")
+    if target_discrete and out[head].shape[1] != 2:
+      raise TransferError(f"an action sign flips a Gaussian or 2-way categorical head; the target "
+                          f"has {out[head].shape[1]} actions")
+    flip = (lambda a: a[..., ::-1].copy()) if target_discrete else np.negative
+    out[head], out[head + 1] = flip(out[head]), flip(out[head + 1])
+  return out
+
+
 @gin.configurable(denylist=["source", "source_discrete", "target_init", "target_discrete"])
 def transfer(source, source_discrete, target_init, target_discrete,
              layer_strategy="reinit", head_strategy="auto", observation_map=None, action_map=None):
@@ -106,6 +125,9 @@ def transfer(source, source_discrete, target_init, target_discrete,
   target_init: the target network's freshly initialised arrays (same order).
   Returns (arrays for the target, {role: how it was filled}).
   """
+  if isinstance(observation_map, str):
+    raise TransferError(f"transfer.observation_map={observation_map!r}: 'auto' is chosen per target "
+                        "unit (spam_tf/spam/auto_map.py); anything else must list source indices")
   if layer_strategy not in ("reinit", "overlap"):
     raise TransferError(f"unknown layer_strategy {layer_strategy!r} (reinit, overlap)")
   if head_strategy not in ("auto", "reinit", "overlap", "logit_difference"):

@@ -1,0 +1,260 @@
+"""transfer.observation_map = 'auto': the inter-task map chosen from experience that the
+target pays for, with "transfer nothing" always a candidate.
+
+For one target unit (a start point of the source, the target's fresh initialisation):
+  1. source transitions: a uniformly random policy on the source task (free: the
+     source is simulated, and no target step is spent);
+  2. target transitions: the fresh initialisation's stochastic policy on the target,
+     about `model_steps` steps, episodes cut at `episode_cap` steps (charged);
+  3. the `top_k` maps by the comparison of the two tasks' linear models
+     (spam_tf/spam/mapping.py);
+  4. candidates: 'nothing' (the fresh initialisation: scratch), 'unmapped' (today's
+     transfer), and the start carried through each map ('map_1' the best scored);
+  5. successive halving over `rounds`: each round splits probe_steps / rounds equally
+     among the candidates left, which run the stochastic policy in chunks of
+     `chunk_episodes` episodes (cut at `episode_cap`) from the same reset seeds and
+     action noise, so episodes pair across candidates; after a round the worse half
+     of the transferred candidates (by mean return over the chunks all of them ran)
+     leaves; 'nothing' stays to the end;
+  6. the best transferred candidate left (by probe return) is chosen if its paired
+     mean advantage over 'nothing' exceeds `margin` standard errors, and 'nothing'
+     if its disadvantage does; where the probe cannot tell (a start's first episodes
+     say little of how fast it learns: on Acrobot every short probe episode returns
+     the same), the best-scored map left is chosen if its model score reaches
+     `trust_score` (the two tasks' dynamics match), else nothing is transferred.
+Every target step of 2 and 5 counts in the unit's env_steps (train.train_eval's
+start_env_steps); the record (transfer.json "auto") holds the candidates, their
+scores and returns, the decision and the cost.
+"""
+import dataclasses
+
+import gin
+import numpy as np
+
+from spam_tf.rl import collect
+from spam_tf.rl import envs as envs_lib
+from spam_tf.spam import mapping
+from spam_tf.spam import transfer as transfer_lib
+
+NOTHING, UNMAPPED = "nothing", "unmapped"
+
+
+@dataclasses.dataclass
+class Candidate:
+  """A start the probe compares. returns: {(round, chunk): [episode returns]}."""
+  name: str
+  arrays: list
+  map: mapping.Map = None
+  model_score: float = None
+  returns: dict = dataclasses.field(default_factory=dict)
+  left_after_round: int = None
+
+  def summary(self):
+    episodes = [r for chunk in self.returns.values() for r in chunk]
+    return {"name": self.name, "map": None if self.map is None else self.map.as_json(),
+            "model_score": self.model_score, "probe_episodes": len(episodes),
+            "probe_mean_return": float(np.mean(episodes)) if episodes else None,
+            "left_after_round": self.left_after_round}
+
+
+def requested():
+  """Whether gin asks for the automatic map (transfer.observation_map = 'auto')."""
+  return gin.get_bindings("transfer").get("observation_map") == "auto"
+
+
+def transfer_with(source_arrays, source_discrete, target_init, target_discrete, chosen_map):
+  """transfer.transfer through a mapping.Map (None: unmapped); (arrays, how)."""
+  if chosen_map is None:
+    return transfer_lib.transfer(source_arrays, source_discrete, target_init, target_discrete,
+                                 observation_map=None)
+  arrays, how = transfer_lib.transfer(source_arrays, source_discrete, target_init, target_discrete,
+                                      observation_map=chosen_map.observation,
+                                      action_map=chosen_map.action_order)
+  return transfer_lib.with_signs(arrays, target_discrete, chosen_map.signs, chosen_map.action_sign), how
+
+
+@gin.configurable(denylist=["source_env", "target_env", "seed", "source_arrays", "source_discrete",
+                            "target_init", "target_discrete", "policy_of"])
+def auto_map(source_env, target_env, seed, source_arrays, source_discrete, target_init,
+             target_discrete, policy_of, top_k=3, source_steps=5000, model_steps=300,
+             probe_steps=600, rounds=2, chunk_episodes=4, episode_cap=50, margin=2.0,
+             trust_score=0.8):
+  """Chooses the start (module doc). policy_of: target arrays -> a NumpyPolicy.
+
+  Returns (target arrays, record): record holds 'chosen' (a candidate name), 'map'
+  (its mapping.Map as JSON, None for nothing / unmapped), 'candidates', 'decision'
+  and 'target_env_steps' (every target step it used).
+  """
+  probe = _Probe(target_env, seed, policy_of, episode_cap, chunk_episodes)
+  try:
+    candidates, mode = _candidates(probe, source_env, seed, source_arrays, source_discrete,
+                                   target_init, target_discrete, source_steps, model_steps, top_k)
+    survivors = candidates
+    for round_index in range(rounds):
+      allotment = probe_steps / rounds / len(survivors)
+      for candidate in survivors:
+        probe.run_round(candidate, round_index, allotment)
+      if round_index < rounds - 1:
+        survivors = _halve(survivors, round_index)
+  finally:
+    probe.close()
+  nothing = candidates[0]
+  chosen, decision = _decide(nothing, [c for c in survivors if c is not nothing], margin,
+                             trust_score)
+  record = {"chosen": chosen.name, "map": None if chosen.map is None else chosen.map.as_json(),
+            "action_mode": mode, "candidates": [c.summary() for c in candidates],
+            "decision": decision, "model_steps": probe.model_steps,
+            "target_env_steps": probe.steps, "source_env_steps": source_steps}
+  return chosen.arrays, record
+
+
+def _candidates(probe, source_env, seed, source_arrays, source_discrete, target_init,
+                target_discrete, source_steps, model_steps, top_k):
+  """(['nothing', 'unmapped', 'map_1', ...], action mode): steps 1-4 of the module doc."""
+  nothing = Candidate(NOTHING, list(target_init))
+  model_episodes = probe.run_steps(nothing, model_steps)
+  source_actions, target_actions = _actions(source_arrays, source_discrete), _actions(target_init, target_discrete)
+  mode = mapping.action_mode(source_discrete, source_actions, target_discrete, target_actions)
+  source_model = _model(_source_episodes(source_env, seed, source_steps), source_discrete,
+                        source_actions, mode)
+  target_model = _model(model_episodes, target_discrete, target_actions, mode)
+  ranked = mapping.search(source_model, target_model, mode, top_k=top_k, seed=seed)
+  transferred = _transferred(ranked, source_arrays, source_discrete, target_init, target_discrete)
+  if len(target_model.dynamics) == len(source_model.dynamics):  # unmapped = the identity map
+    transferred[0].model_score = mapping.score(
+        _identity(len(target_model.dynamics), mode, source_actions), source_model, target_model, mode)
+  return [nothing] + transferred, mode
+
+
+def _identity(dims, mode, actions):
+  return mapping.Map(tuple(range(dims)), (1,) * dims, 1,
+                     tuple(range(actions)) if mode == "order" else None)
+
+
+def _actions(arrays, discrete):
+  """Categories (categorical) or action dimensions (Gaussian) of an actor's head."""
+  head_kernel = arrays[-2] if discrete else arrays[-3]
+  return int(np.shape(head_kernel)[1])
+
+
+def _transferred(ranked, source_arrays, source_discrete, target_init, target_discrete):
+  """'unmapped' and one candidate per ranked map, dropping starts equal to one before."""
+  out = []
+  for index, (model_score, chosen_map) in enumerate([(None, None)] + ranked):
+    arrays, _ = transfer_with(source_arrays, source_discrete, target_init, target_discrete,
+                              chosen_map)
+    if any(all(np.array_equal(a, b) for a, b in zip(arrays, c.arrays)) for c in out):
+      continue
+    name = UNMAPPED if chosen_map is None else f"map_{index}"
+    out.append(Candidate(name, arrays, chosen_map, model_score))
+  return out
+
+
+def _source_episodes(source_env, seed, steps):
+  """A uniformly random policy's episodes on the source (about `steps` steps)."""
+  collector = collect.EpisodeCollector(source_env, 8)
+  try:
+    spec = envs_lib.action_spec(collector.envs[0])
+    act = collect.random_actions(spec, np.random.default_rng(collect.derive_seed(seed, 7, 0)))
+    return collector.collect(act, steps, collect.derive_seed(seed, 7, 1))
+  finally:
+    collector.close()
+
+
+def _model(episodes, discrete, num_actions, mode):
+  """mapping.fit on every transition of the episodes."""
+  observations = np.concatenate([ep.observations[:-1] for ep in episodes])
+  next_observations = np.concatenate([ep.observations[1:] for ep in episodes])
+  actions = np.concatenate([ep.actions for ep in episodes])
+  return mapping.fit(observations, next_observations,
+                     mapping.action_features(actions, discrete, num_actions, mode))
+
+
+class _Probe:
+  """Runs candidates' stochastic policies on the target in chunks of paired episodes
+  (chunk k of round r: the same reset seeds and action noise for every candidate) and
+  counts every step it takes."""
+
+  def __init__(self, env_id, seed, policy_of, episode_cap, chunk_episodes):
+    self.collector = collect.EpisodeCollector(env_id, chunk_episodes, max_episode_steps=episode_cap)
+    self.seed, self.policy_of = seed, policy_of
+    self.steps = self.model_steps = 0
+
+  def _chunk(self, candidate, stream, round_index, chunk):
+    policy = self.policy_of(candidate.arrays)
+    rng = np.random.default_rng(collect.derive_seed(self.seed, stream, round_index, chunk, 1))
+    episodes = self.collector.collect(lambda obs: policy.sample(obs, rng), 0,
+                                      collect.derive_seed(self.seed, stream, round_index, chunk, 0))
+    self.steps += sum(ep.length for ep in episodes)
+    return episodes
+
+  def run_steps(self, candidate, steps):
+    """The candidate's episodes until `steps` steps (the target model's data)."""
+    episodes = []
+    while not episodes or sum(ep.length for ep in episodes) < steps:
+      episodes += self._chunk(candidate, 10, 0, len(episodes))
+    self.model_steps = self.steps
+    return episodes
+
+  def run_round(self, candidate, round_index, allotment):
+    """Chunks until the candidate has used `allotment` steps this round (at least one)."""
+    spent, chunk = 0, 0
+    while chunk == 0 or spent < allotment:
+      episodes = self._chunk(candidate, 9, round_index, chunk)
+      candidate.returns[(round_index, chunk)] = [ep.total_return for ep in episodes]
+      spent += sum(ep.length for ep in episodes)
+      chunk += 1
+
+  def close(self):
+    self.collector.close()
+
+
+def _common_mean(candidates, round_index=None):
+  """{name: mean return over the chunks every candidate ran (of round_index, if given)}."""
+  keys = set.intersection(*(set(c.returns) for c in candidates))
+  keys = sorted(k for k in keys if round_index is None or k[0] == round_index)
+  return {c.name: float(np.mean([c.returns[k] for k in keys])) for c in candidates}
+
+
+def _halve(survivors, round_index):
+  """'nothing' and the better half (rounded up) of the transferred candidates."""
+  nothing = [c for c in survivors if c.name == NOTHING]
+  transferred = [c for c in survivors if c.name != NOTHING]
+  if len(transferred) <= 1:
+    return survivors
+  means = _common_mean(transferred, round_index)
+  ranked = sorted(transferred, key=lambda c: -means[c.name])
+  keep = (len(ranked) + 1) // 2
+  for candidate in ranked[keep:]:
+    candidate.left_after_round = round_index
+  return nothing + ranked[:keep]
+
+
+def _decide(nothing, transferred, margin, trust_score):
+  """The chosen candidate and the evidence. Of the transferred candidates the halving
+  left, the one whose map the models rate highest (an unscored start last, ties by probe
+  return) is compared with 'nothing' on their paired episodes: chosen if its mean
+  advantage exceeds `margin` standard errors, 'nothing' if its mean disadvantage does;
+  where the probe cannot tell, it is chosen if its model score reaches `trust_score`
+  (the tasks' dynamics match), else nothing is transferred."""
+  if not transferred:
+    return nothing, {"best_transferred": None, "verdict": "no candidate"}
+  last_round = max(k[0] for k in nothing.returns)
+  means = _common_mean(transferred, last_round)
+  rated = lambda c: (-np.inf if c.model_score is None else c.model_score, means[c.name])
+  best = max(transferred, key=rated)
+  keys = sorted(set(best.returns) & set(nothing.returns))
+  advantage = np.concatenate([np.subtract(best.returns[k], nothing.returns[k]) for k in keys])
+  standard_error = (float(np.std(advantage, ddof=1) / np.sqrt(len(advantage)))
+                    if len(advantage) > 1 else float("inf"))
+  mean = float(np.mean(advantage))
+  evidence = {"best_transferred": best.name, "paired_episodes": int(len(advantage)),
+              "mean_advantage": mean, "standard_error": standard_error, "margin": margin,
+              "trust_score": trust_score}
+  if mean > 0 and mean > margin * standard_error:
+    return best, {**evidence, "verdict": "better than nothing"}
+  if mean < 0 and -mean > margin * standard_error:
+    return nothing, {**evidence, "verdict": "worse than nothing"}
+  if best.model_score is not None and best.model_score >= trust_score:
+    return best, {**evidence, "verdict": "probe inconclusive, dynamics match"}
+  return nothing, {**evidence, "verdict": "probe inconclusive, dynamics differ"}

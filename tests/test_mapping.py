@@ -1,0 +1,219 @@
+"""Automatic inter-task maps: the model comparison (spam_tf/spam/mapping.py) and the
+probe's halving and decision (spam_tf/spam/auto_map.py), on tiny inputs with answers
+worked out by hand or built into the data."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from spam_tf.rl import curves
+from spam_tf.spam import auto_map
+from spam_tf.spam import mapping
+from tests.conftest import run_sweep_in_process
+
+
+def _model(dynamics, effect=None):
+  dynamics = np.asarray(dynamics, float)
+  effect = np.zeros((len(dynamics), 0)) if effect is None else np.asarray(effect, float)
+  return mapping.Model(dynamics, effect)
+
+
+def test_score_by_hand_on_a_two_dimensional_swap():
+  # Source: dimension 0 integrates dimension 1; target: dimension 1 integrates 0.
+  source, target = _model([[0, 1], [0, 0]]), _model([[0, 0], [1, 0]])
+  score = lambda observation, signs: mapping.score(mapping.Map(observation, signs), source, target, None)
+  assert score((1, 0), (1, 1)) == pytest.approx(1.0)    # the swap
+  assert score((0, 1), (1, 1)) == pytest.approx(0.0)    # identity: no shared entry
+  assert score((1, 0), (1, -1)) == pytest.approx(-1.0)  # one axis flipped: sigma_0 sigma_1 = -1
+  assert score((None, 0), (1, 1)) == pytest.approx(0.0)  # dimension 1's only entry needs both
+
+
+def test_score_counts_the_action_effect_with_its_sign():
+  # J = 0; B: the action pushes dimension 0 by +2 in the source, dimension 0 by -1 in the
+  # target. Cosine of [-1, 0] and [2, 0] under identity with action_sign -1: 2 / (1 * 2).
+  source, target = _model(np.zeros((2, 2)), [[2], [0]]), _model(np.zeros((2, 2)), [[-1], [0]])
+  flipped = mapping.Map((0, 1), (1, 1), action_sign=-1)
+  assert mapping.score(flipped, source, target, "sign") == pytest.approx(1.0)
+  assert mapping.score(mapping.Map((0, 1), (1, 1)), source, target, "sign") == pytest.approx(-1.0)
+
+
+def test_count_maps_by_hand():
+  # 2 x 2: no dimension mapped (1), one (2 targets x 2 sources x 2 signs = 8), both
+  # (2 orders x 4 signs = 8).
+  assert mapping.count_maps(2, 2) == 17
+  assert mapping.count_maps(1, 3) == 1 + 3 * 2
+
+
+def test_fit_recovers_the_standardised_model():
+  # Raw dynamics Δs = A s + b u on data with per-dimension std D: in standardised
+  # coordinates J = D^-1 A D and B = D^-1 b std(u).
+  rng = np.random.default_rng(0)
+  states = rng.normal(size=(400, 2)) * [3.0, 0.5]
+  actions = rng.choice([0, 1], size=400)
+  raw_a, raw_b = np.array([[0.0, 0.2], [-0.1, 0.05]]), np.array([0.3, -0.6])
+  u = 2.0 * actions - 1.0
+  next_states = states + states @ raw_a.T + np.outer(u, raw_b)
+  model = mapping.fit(states, next_states, mapping.action_features(actions, True, 2, "sign"))
+  d = states.std(axis=0)
+  np.testing.assert_allclose(model.dynamics, raw_a * d[None, :] / d[:, None], atol=1e-4)
+  np.testing.assert_allclose(model.action_effect[:, 0], raw_b * u.std() / d, atol=1e-4)
+
+
+def _linear_pair(dims, permutation, signs, scales, action_sign, seed=0):
+  """A random linear source system and the target that sees it through a known map:
+  target dimension i = signs[i] * scales[i] * source dimension permutation[i], and the
+  target's action pushes the other way where action_sign is -1."""
+  rng = np.random.default_rng(seed)
+  dynamics = rng.normal(scale=0.1, size=(dims, dims))
+  effect = rng.normal(scale=0.3, size=dims)
+  states = rng.normal(size=(60 * dims, dims))
+  actions = rng.choice([0, 1], size=len(states))
+  push = 2.0 * actions - 1.0
+  next_states = states + states @ dynamics.T + np.outer(push, effect)
+  to_target = lambda s: s[:, list(permutation)] * (np.asarray(signs) * np.asarray(scales))
+  source = mapping.fit(states, next_states, mapping.action_features(actions, True, 2, "sign"))
+  target_actions = (push * action_sign)[:, None]  # a 1-D Gaussian target action
+  target = mapping.fit(to_target(states), to_target(next_states),
+                       mapping.action_features(target_actions, False, 1, "sign"))
+  return source, target
+
+
+def test_exhaustive_search_recovers_a_permutation_with_sign_flips():
+  permutation, signs = (2, 0, 3, 1), (1, -1, 1, 1)
+  source, target = _linear_pair(4, permutation, signs, (2.0, 0.1, 7.0, 1.0), action_sign=-1)
+  assert mapping.count_maps(4, 4) <= mapping.EXHAUSTIVE_LIMIT
+  (best_score, best), _ = mapping.search(source, target, "sign", top_k=2)
+  # Two flips (dimension 1 and the action) beat the mirror image's three.
+  assert best == mapping.Map(permutation, signs, action_sign=-1)
+  assert best_score == pytest.approx(1.0, abs=1e-9)
+
+
+def test_local_search_recovers_an_eight_dimensional_map():
+  permutation, signs = (5, 2, 7, 0, 1, 6, 3, 4), (1, 1, -1, 1, 1, 1, -1, 1)
+  source, target = _linear_pair(8, permutation, signs, np.linspace(0.5, 4.0, 8), action_sign=1)
+  assert mapping.count_maps(8, 8) > mapping.EXHAUSTIVE_LIMIT  # so this is the local search
+  (best_score, best), = mapping.search(source, target, "sign", top_k=1, seed=3)
+  assert best == mapping.Map(permutation, signs, action_sign=1)
+  assert best_score == pytest.approx(1.0, abs=1e-9)
+
+
+def test_action_order_of_same_size_categoricals():
+  # Three actions push the state by the columns of B; the target lists the source's
+  # actions in the order (2, 0, 1): its column k is the source's column (2, 0, 1)[k].
+  # Dimension 0 integrates dimension 1 in both, so neither sign can flip alone, and no
+  # reordering of the negated columns matches: the answer is unique.
+  source_effect = np.array([[-1, 0, 1], [1, 1, -2]])
+  source = _model([[0, 1], [0, 0]], source_effect)
+  target = _model([[0, 1], [0, 0]], source_effect[:, [2, 0, 1]])
+  (best_score, best), = mapping.search(source, target, "order", top_k=1)
+  assert best == mapping.Map((0, 1), (1, 1), action_order=(2, 0, 1))
+  assert best_score == pytest.approx(1.0)
+
+
+def _candidate(name, returns):
+  return auto_map.Candidate(name, [], returns={key: list(r) for key, r in returns.items()})
+
+
+def test_halving_keeps_nothing_and_the_better_half():
+  nothing = _candidate("nothing", {(0, 0): [1, 1]})
+  a = _candidate("a", {(0, 0): [5, 5], (0, 1): [0, 0]})  # common chunk (0, 0) only: mean 5
+  b = _candidate("b", {(0, 0): [2, 4]})                   # mean 3
+  c = _candidate("c", {(0, 0): [9, 0]})                   # mean 4.5
+  kept = auto_map._halve([nothing, a, b, c], 0)
+  assert [x.name for x in kept] == ["nothing", "a", "c"]  # half of 3, rounded up: 2
+  assert b.left_after_round == 0 and a.left_after_round is None
+
+
+def test_decision_needs_the_margin_over_nothing():
+  nothing = _candidate("nothing", {(0, 0): [10, 10, 10, 10]})
+  # Advantages 2, 4, 6, 8: mean 5, sd sqrt(20/3), se sqrt(20/3)/2 = 1.291; 5 / 1.291 = 3.87.
+  better = _candidate("map_1", {(0, 0): [12, 14, 16, 18]})
+  chosen, decision = auto_map._decide(nothing, [better], margin=2.0, trust_score=0.8)
+  assert chosen is better and decision["verdict"] == "better than nothing"
+  assert decision["mean_advantage"] == pytest.approx(5.0)
+  assert decision["standard_error"] == pytest.approx(np.sqrt(20 / 3) / 2)
+  # 3.87 standard errors < 4: inconclusive, and map_1 has no model score here: nothing.
+  assert auto_map._decide(nothing, [better], margin=4.0, trust_score=0.8)[0] is nothing
+  worse = _candidate("unmapped", {(0, 0): [9, 9, 9, 9]})  # -1 on every episode: se 0
+  chosen, decision = auto_map._decide(nothing, [worse], margin=2.0, trust_score=0.8)
+  assert chosen is nothing and decision["verdict"] == "worse than nothing"
+
+
+def test_an_inconclusive_probe_trusts_only_a_matching_model():
+  # Every episode ties (Acrobot's cut episodes all return the same): the model decides.
+  nothing = _candidate("nothing", {(0, 0): [-50, -50]})
+  matching = _candidate("map_1", {(0, 0): [-50, -50]})
+  matching.model_score = 0.9
+  unmapped = _candidate("unmapped", {(0, 0): [-50, -50]})  # no model score: never trusted
+  assert auto_map._decide(nothing, [unmapped, matching], 2.0, trust_score=0.8)[0] is matching
+  assert auto_map._decide(nothing, [unmapped, matching], 2.0, trust_score=0.95)[0] is nothing
+
+
+def test_the_models_rank_the_starts_the_probe_lets_through():
+  # Both beat nothing on every paired episode; the better-rated map wins over the
+  # start with the better first episodes (a start's first returns say little of how
+  # fast it learns).
+  nothing = _candidate("nothing", {(1, 0): [5, 5]})
+  flashy = _candidate("unmapped", {(1, 0): [40, 40]})
+  flashy.model_score = 0.2
+  matching = _candidate("map_1", {(1, 0): [9, 8]})
+  matching.model_score = 0.95
+  chosen, decision = auto_map._decide(nothing, [flashy, matching], 2.0, trust_score=0.8)
+  assert chosen is matching and decision["verdict"] == "better than nothing"
+
+
+def test_a_delayed_curve_by_hand():
+  # 1.5 iterations late: iteration 2 shows the curve at 0.5 (halfway from 0 to 10),
+  # iteration 3 at 1.5 (halfway from 10 to 30); before the delay, the start.
+  assert curves.delayed([0, 1, 2, 3], [0.0, 10.0, 30.0, 60.0], 1.5) == [0.0, 0.0, 5.0, 20.0]
+  assert curves.delayed([0, 1, 2], [1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
+
+
+AUTO_SWEEP = """
+sweep.experiments = [
+    {'name': 'cp_to_ip_auto', 'source': 'CartPole-v1', 'target': 'InvertedPendulum-v4',
+     'gin_files': ['configs/auto_map.gin']},
+]
+sweep.methods = ['scratch', 'spam']
+sweep.seeds = 1
+sweep.gin_files = ['configs/smoke.gin']
+"""
+
+
+def test_an_automatic_map_is_paid_for_in_target_steps(repo_root, tmp_path):
+  root, summary = run_sweep_in_process(repo_root, tmp_path, "run", AUTO_SWEEP)
+  experiment = summary["experiments"]["cp_to_ip_auto"]
+  spam = experiment["target_spam"]
+  run_dir = os.path.join(root, spam["run_dirs"][0])
+  record = json.load(open(os.path.join(run_dir, "transfer.json")))["auto"]
+  result = json.load(open(os.path.join(run_dir, "result.json")))
+  names = [c["name"] for c in record["candidates"]]
+  assert names[:2] == ["nothing", "unmapped"] and record["chosen"] in names
+  # Every target step the choice took is in env_steps, on top of the iterations' own.
+  assert result["start_env_steps"] == record["target_env_steps"] > 0
+  assert result["env_steps"] == record["target_env_steps"] + sum(result["steps_per_iteration"])
+  # The report's curves are delayed by that cost over smoke's 400-step batches.
+  delay = record["target_env_steps"] / 400
+  assert spam["start_cost_iterations_per_seed"] == [pytest.approx(delay)]
+  assert spam["eval_returns"][0] == pytest.approx(
+      np.interp(np.arange(4) - delay, np.arange(4), result["eval_returns"]).tolist())
+  assert spam["auto_map_per_seed"][0]["chosen"] == record["chosen"]
+  assert experiment["target_scratch"]["start_cost_iterations_per_seed"] == [0.0]
+
+
+def test_a_map_with_signs_carries_the_start_by_hand():
+  source = [np.array([[1.0], [2.0]]), np.array([0.0]), np.array([[3.0, 5.0]]), np.array([0.5, 1.5])]
+  gaussian_init = [np.zeros((2, 1)), np.zeros(1), np.zeros((1, 1)), np.zeros(1), np.full(1, 0.7)]
+  flipped = mapping.Map((1, 0), (1, -1), action_sign=-1)
+  arrays, _ = auto_map.transfer_with(source, True, gaussian_init, False, flipped)
+  np.testing.assert_array_equal(arrays[0], [[2.0], [-1.0]])  # rows swapped, then row 1 negated
+  np.testing.assert_array_equal(arrays[2], [[-2.0]])  # -(logit 1 - logit 0) = -(5 - 3)
+  np.testing.assert_array_equal(arrays[3], [-1.0])    # -(1.5 - 0.5)
+  np.testing.assert_array_equal(arrays[4], np.float32([0.7]))  # the target's own std
+  categorical_init = [np.zeros((2, 1)), np.zeros(1), np.zeros((1, 2)), np.zeros(2)]
+  arrays, _ = auto_map.transfer_with(source, True, categorical_init, True,
+                                     mapping.Map((0, 1), (1, 1), action_sign=-1))
+  np.testing.assert_array_equal(arrays[0], [[1.0], [2.0]])
+  np.testing.assert_array_equal(arrays[2], [[5.0, 3.0]])  # the two logits swap
+  np.testing.assert_array_equal(arrays[3], [1.5, 0.5])
