@@ -104,7 +104,7 @@ def auto_map(source_env, target_env, seed, source_arrays, source_discrete, targe
   record = {"chosen": chosen.name, "map": None if chosen.map is None else chosen.map.as_json(),
             "action_mode": mode, "candidates": [c.summary() for c in candidates],
             "decision": decision, "model_steps": probe.model_steps,
-            "target_env_steps": probe.steps, "source_env_steps": source_steps}
+            "target_env_steps": probe.steps, "source_env_steps": probe.source_steps}
   return chosen.arrays, record
 
 
@@ -115,8 +115,9 @@ def _candidates(probe, source_env, seed, source_arrays, source_discrete, target_
   model_episodes = probe.run_steps(nothing, model_steps)
   source_actions, target_actions = _actions(source_arrays, source_discrete), _actions(target_init, target_discrete)
   mode = mapping.action_mode(source_discrete, source_actions, target_discrete, target_actions)
-  source_model = _model(_source_episodes(source_env, seed, source_steps), source_discrete,
-                        source_actions, mode)
+  source_episodes = _source_episodes(source_env, seed, source_steps)
+  probe.source_steps = sum(ep.length for ep in source_episodes)
+  source_model = _model(source_episodes, source_discrete, source_actions, mode)
   target_model = _model(model_episodes, target_discrete, target_actions, mode)
   ranked = mapping.search(source_model, target_model, mode, top_k=top_k, seed=seed)
   transferred = _transferred(ranked, source_arrays, source_discrete, target_init, target_discrete)
@@ -178,7 +179,7 @@ class _Probe:
   def __init__(self, env_id, seed, policy_of, episode_cap, chunk_episodes):
     self.collector = collect.EpisodeCollector(env_id, chunk_episodes, max_episode_steps=episode_cap)
     self.seed, self.policy_of = seed, policy_of
-    self.steps = self.model_steps = 0
+    self.steps = self.model_steps = self.source_steps = 0  # source steps: free, recorded
 
   def _chunk(self, candidate, stream, round_index, chunk):
     policy = self.policy_of(candidate.arrays)
