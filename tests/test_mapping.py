@@ -217,3 +217,41 @@ def test_a_map_with_signs_carries_the_start_by_hand():
   np.testing.assert_array_equal(arrays[0], [[1.0], [2.0]])
   np.testing.assert_array_equal(arrays[2], [[5.0, 3.0]])  # the two logits swap
   np.testing.assert_array_equal(arrays[3], [1.5, 0.5])
+
+
+def test_a_map_read_back_from_json_is_the_same_map():
+  # What a resumed unit rebuilds its start from (transfer.json "auto").
+  chosen = mapping.Map((2, None, 0), (1, 1, -1), action_sign=-1, action_order=(1, 0))
+  assert mapping.Map.from_json(json.loads(json.dumps(chosen.as_json()))) == chosen
+
+
+def test_mirror_images_are_one_map_even_with_no_action_to_tell_them_apart():
+  # J couples the two dimensions both ways; with no action effect (mode None) the map
+  # (1, 0) with signs (-1, 1) and its mirror (1, -1) score the same: one is kept, the one
+  # whose first mapped sign is +1.
+  model = _model([[0, 1], [1, 0]])
+  ranked = mapping.search(model, model, None, top_k=20)
+  swapped = [m for _, m in ranked if m.observation == (1, 0)]
+  assert mapping.Map((1, 0), (1, -1)) in swapped and mapping.Map((1, 0), (-1, 1)) not in swapped
+
+
+def test_probe_episodes_pair_across_candidates():
+  # Episode e of a chunk starts from the same state for every candidate, whatever order
+  # the candidates' episodes end in (two different random policies on CartPole-v1).
+  from spam_tf.rl import policy as policy_lib
+  rng = np.random.default_rng(0)
+  def candidate(name):
+    arrays = [rng.normal(size=(4, 8)), np.zeros(8), rng.normal(size=(8, 8)), np.zeros(8),
+              rng.normal(size=(8, 2)), np.zeros(2)]
+    return auto_map.Candidate(name, [a.astype(np.float32) for a in arrays])
+  probe = auto_map._Probe("CartPole-v1", 3, lambda arrays: policy_lib.NumpyPolicy(arrays, "relu", True),
+                          episode_cap=50, chunk_episodes=4)
+  try:
+    first, second = (probe._chunk(candidate(n), 9, 0, 0) for n in ("a", "b"))
+  finally:
+    probe.close()
+  assert [ep.length for ep in first] != [ep.length for ep in second]  # the policies differ
+  for a, b in zip(first, second):
+    np.testing.assert_array_equal(a.observations[0], b.observations[0])
+  assert probe.steps == sum(ep.length for ep in first + second)
+  assert max(ep.length for ep in first + second) <= 50

@@ -17,16 +17,16 @@ from spam_tf.analysis.text import interval
 
 
 def groups(experiments):
-  """{(source, target): [experiment names]} for the pairs where some start ran with the
-  automatic map; the names of every experiment of that pair judged by the same
-  criterion, the automatic ones last."""
+  """{(source, target, criterion): [experiment names]} for the pairs (under one success
+  criterion) where some start ran with the automatic map: every experiment of that pair
+  judged by that criterion, the automatic ones last."""
   found = collections.defaultdict(list)
   for name, experiment in experiments.items():
     if "genome" not in experiment and "tasks" in experiment:
       found[(experiment["source"], experiment["target"], experiment["tasks"]["target"]["criterion"])].append(name)
   automatic = lambda name: any("auto_map_per_seed" in experiments[name][f"target_{m}"]
                                for m in experiments[name]["methods"])
-  return {pair[:2]: sorted(names, key=automatic) for pair, names in found.items()
+  return {pair: sorted(names, key=automatic) for pair, names in found.items()
           if any(automatic(n) for n in names)}
 
 
@@ -73,8 +73,8 @@ def lines(experiments, reps):
          "it took is charged: the curves are delayed by that cost in iterations (steps / batch_steps), so "
          "the iterations below include it. A map is written as the source input each target input reads "
          "('-' flipped, '·' none).", ""]
-  for (source, target), names in found.items():
-    out += [f"### {source} → {target}", ""]
+  for (source, target, criterion), names in found.items():
+    out += [f"### {source} → {target}, criterion {criterion:g}", ""]
     for name in names:
       rows = choice_lines(experiments[name])
       if rows:

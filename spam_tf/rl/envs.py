@@ -19,14 +19,17 @@ class EnvError(ValueError):
 
 def make(env_id: str, max_episode_steps=None) -> gym.Env:
   """gym.make with a one-line error for unknown ids and unsupported spaces;
-  max_episode_steps: None (the env's own limit) or a shorter one (truncation)."""
+  max_episode_steps: None (the env's own limit) or a cap (the smaller of the two)."""
   try:
     with warnings.catch_warnings():
       warnings.simplefilter("ignore")
-      env = gym.make(env_id, max_episode_steps=max_episode_steps)
+      env = gym.make(env_id)
   except gym.error.Error as e:
     raise EnvError(f"unknown or unavailable gymnasium env {env_id!r}: {e}") from None
   check_spaces(env_id, env.observation_space, env.action_space)
+  limit = env.spec.max_episode_steps if env.spec else None
+  if max_episode_steps and (limit is None or max_episode_steps < limit):
+    env = gym.wrappers.TimeLimit(env, max_episode_steps)
   return env
 
 

@@ -184,10 +184,9 @@ def _auto_start(unit, run_dir, source_arrays, source_discrete, target_init, targ
   elif record["chosen"] == auto_map.NOTHING:
     arrays = list(target_init)
   else:
-    chosen = record["map"] and mapping.Map(**{k: tuple(v) if isinstance(v, list) else v
-                                              for k, v in record["map"].items()})
+    chosen = None if record["map"] is None else mapping.Map.from_json(record["map"])
     arrays, _ = auto_map.transfer_with(source_arrays, source_discrete, target_init,
-                                       target_discrete, chosen or None)
+                                       target_discrete, chosen)
   files.write_json(path, {"auto": record})
   return arrays, record["target_env_steps"]
 

@@ -13,15 +13,18 @@ For one target unit (a start point of the source, the target's fresh initialisat
   5. successive halving over `rounds`: each round splits probe_steps / rounds equally
      among the candidates left, which run the stochastic policy in chunks of
      `chunk_episodes` episodes (cut at `episode_cap`) from the same reset seeds and
-     action noise, so episodes pair across candidates; after a round the worse half
-     of the transferred candidates (by mean return over the chunks all of them ran)
-     leaves; 'nothing' stays to the end;
-  6. the best transferred candidate left (by probe return) is chosen if its paired
-     mean advantage over 'nothing' exceeds `margin` standard errors, and 'nothing'
-     if its disadvantage does; where the probe cannot tell (a start's first episodes
-     say little of how fast it learns: on Acrobot every short probe episode returns
-     the same), the best-scored map left is chosen if its model score reaches
-     `trust_score` (the two tasks' dynamics match), else nothing is transferred.
+     action noise, so episodes pair across candidates; a candidate runs chunks until
+     its share is used, at least one (so a round can cost up to candidates x
+     chunk_episodes x episode_cap steps: the share is a target, the count is exact);
+     after a round the worse half of the transferred candidates (by mean return over
+     the chunks all of them ran) leaves; 'nothing' stays to the end;
+  6. of the transferred candidates left, the one whose map the models rate highest is
+     compared with 'nothing' on their paired episodes: chosen if its mean advantage
+     exceeds `margin` standard errors, 'nothing' if its disadvantage does; where the
+     probe cannot tell (a start's first episodes say little of how fast it learns: on
+     Acrobot every short probe episode returns the same), it is chosen if its model
+     score reaches `trust_score` (the two tasks' dynamics match), else nothing is
+     transferred.
 Every target step of 2 and 5 counts in the unit's env_steps (train.train_eval's
 start_env_steps); the record (transfer.json "auto") holds the candidates, their
 scores and returns, the decision and the cost.
@@ -172,28 +175,33 @@ def _model(episodes, discrete, num_actions, mode):
 
 
 class _Probe:
-  """Runs candidates' stochastic policies on the target in chunks of paired episodes
-  (chunk k of round r: the same reset seeds and action noise for every candidate) and
-  counts every step it takes."""
+  """Runs candidates' stochastic policies on the target in chunks of paired episodes and
+  counts every step it takes. Episode e of chunk k of round r starts from the same reset
+  seed and draws its action noise from the same generator for every candidate (one env
+  per episode, so the pairing holds whatever order episodes end in)."""
 
   def __init__(self, env_id, seed, policy_of, episode_cap, chunk_episodes):
-    self.collector = collect.EpisodeCollector(env_id, chunk_episodes, max_episode_steps=episode_cap)
-    self.seed, self.policy_of = seed, policy_of
+    self.collector = collect.EpisodeCollector(env_id, 1, max_episode_steps=episode_cap)
+    self.seed, self.policy_of, self.chunk_episodes = seed, policy_of, chunk_episodes
     self.steps = self.model_steps = self.source_steps = 0  # source steps: free, recorded
 
   def _chunk(self, candidate, stream, round_index, chunk):
     policy = self.policy_of(candidate.arrays)
-    rng = np.random.default_rng(collect.derive_seed(self.seed, stream, round_index, chunk, 1))
-    episodes = self.collector.collect(lambda obs: policy.sample(obs, rng), 0,
-                                      collect.derive_seed(self.seed, stream, round_index, chunk, 0))
+    episodes = []
+    for episode in range(self.chunk_episodes):
+      keys = (self.seed, stream, round_index, chunk, episode)
+      rng = np.random.default_rng(collect.derive_seed(*keys, 1))
+      episodes += self.collector.collect(lambda obs: policy.sample(obs, rng), 0,
+                                         collect.derive_seed(*keys, 0))
     self.steps += sum(ep.length for ep in episodes)
     return episodes
 
   def run_steps(self, candidate, steps):
     """The candidate's episodes until `steps` steps (the target model's data)."""
-    episodes = []
+    episodes, chunk = [], 0
     while not episodes or sum(ep.length for ep in episodes) < steps:
-      episodes += self._chunk(candidate, 10, 0, len(episodes))
+      episodes += self._chunk(candidate, 10, 0, chunk)
+      chunk += 1
     self.model_steps = self.steps
     return episodes
 

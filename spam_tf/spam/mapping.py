@@ -61,6 +61,12 @@ class Map:
   def as_json(self):
     return dataclasses.asdict(self)
 
+  @classmethod
+  def from_json(cls, record):
+    """The Map as_json wrote, read back from JSON (lists become tuples)."""
+    return cls(**{key: tuple(value) if isinstance(value, list) else value
+                  for key, value in record.items()})
+
 
 def action_mode(source_discrete, source_actions, target_discrete, target_actions):
   """'sign', 'order' or None (module doc); *_actions: categories or Gaussian dims."""
@@ -156,7 +162,9 @@ def _complete(observation, signs, source, target, mode):
   if mode != "order":
     mirror = tuple(-s if j is not None else 1 for j, s in zip(observation, signs))
     mirror_action = -action_sign if mode == "sign" else 1
-    flips = lambda signs_, action_: (sum(s < 0 for s in signs_) + (action_ < 0), action_ < 0)
+    # Fewer flips, then the action's sign +1, then the first mapped sign +1: a total order.
+    flips = lambda signs_, action_: (sum(s < 0 for s in signs_) + (action_ < 0), action_ < 0,
+                                     [s < 0 for j, s in zip(observation, signs_) if j is not None])
     if flips(mirror, mirror_action) < flips(signs, action_sign):
       signs, action_sign = mirror, mirror_action
   return Map(tuple(observation), signs, action_sign, order)
