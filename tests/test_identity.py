@@ -16,6 +16,22 @@ import sys
 import numpy as np
 import pytest
 
+def test_the_automatic_maps_settings_reach_only_its_units():
+  import gin  # pylint: disable=import-outside-toplevel
+  try:
+    gin.clear_config()
+    plain = json.loads(identity.of_unit("target", "autoencoder"))["effective_config"]
+    gin.parse_config("transfer.observation_map = 'auto'\nauto_map.probe_steps = 900")
+    automatic = json.loads(identity.of_unit("target", "autoencoder"))["effective_config"]
+  finally:
+    gin.clear_config()
+  # A unit without it has no auto_map section (so every unit trained before keeps its
+  # folder); a unit with it carries every setting, defaults included.
+  assert not any("auto_map" in name for name in plain)
+  assert automatic["target/auto_map"]["probe_steps"] == 900 and automatic["target/auto_map"]["margin"] == 2.0
+  assert automatic["target/transfer"]["observation_map"] == "auto"
+
+
 if __name__ == "__main__":  # run as a script: the repository's own spam_tf
   sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
