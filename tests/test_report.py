@@ -289,6 +289,8 @@ def test_the_automatic_map_section_by_hand(tmp_path):
   # Mean cost (6 x 300 + 2 x 200) / 8 = 275 steps, (6 x 0.75 + 2 x 0.5) / 8 = 0.6875 iterations.
   assert ("| spam | [0, -2, ·] action - × 6; nothing × 2 | better than nothing × 6; worse than nothing × 2 "
           "| 275 (0.69) |") in text_
+  assert "| seed | spam: chosen | steps |" in text_
+  assert "| 5 | [0, -2, ·] action - | 300 |" in text_ and "| 6 | nothing | 200 |" in text_
   # auto's spam at 2 against toy's spam at 1: +1 on all 8 seeds, p = 2 / 2^8; against auto's
   # scratch at [2, 3, 3, 4] x 2: differences 0, -1, -1, -2 (x 2), p = 2^2 x 2 / 2^8 = 1 / 32.
   # Holm over the two: 2 x 1/128 = 0.0156, then max(0.0156, 1/32) = 0.0312.

@@ -61,6 +61,17 @@ def choice_lines(experiment):
   return rows
 
 
+def per_seed_lines(experiment):
+  """A table with a row per seed: each automatic start's choice and its cost in steps."""
+  methods = [m for m in experiment["methods"] if experiment[f"target_{m}"].get("auto_map_per_seed")]
+  out = ["| seed | " + " | ".join(f"{m}: chosen | steps" for m in methods) + " |",
+         "|---" * (2 * len(methods) + 1) + "|"]
+  for index, seed in enumerate(experiment["seeds"]):
+    cells = [experiment[f"target_{m}"]["auto_map_per_seed"][index] for m in methods]
+    out.append(f"| {seed} | " + " | ".join(f"{map_label(c)} | {c['target_env_steps']}" for c in cells) + " |")
+  return out + [""]
+
+
 def lines(experiments, reps):
   """The section's markdown lines ([] when no experiment used the automatic map)."""
   found = groups(experiments)
@@ -80,7 +91,7 @@ def lines(experiments, reps):
       if rows:
         out += [f"**{name}**, the choices over {len(experiments[name]['seeds'])} seeds:", "",
                 "| start | chosen (seeds) | why (seeds) | cost: target steps (iterations) |",
-                "|---|---|---|---|", *rows, ""]
+                "|---|---|---|---|", *rows, "", "Per seed:", "", *per_seed_lines(experiments[name])]
     out += _speed_lines(experiments, names, reps)
   return out
 
