@@ -205,7 +205,7 @@ def test_a_sweep_reusing_another_roots_finished_units_trains_none_equals_it_and_
   assert_same_results(genome_sweep, reusing_root)
   # The report says where the units came from.
   from spam_tf.analysis import report, scores
-  assert f"{provenance['units']} from `{genome_sweep}`" in "\n".join(report._provenance_lines(
+  assert f"{provenance['units']} from `{os.path.basename(genome_sweep)}`" in "\n".join(report._provenance_lines(
       provenance, scores.load(reusing_root)[0]))
 
 

@@ -126,7 +126,9 @@ def _provenance_lines(provenance, experiments):
   trained = (f"; it trained {provenance['units'] - provenance['units_finished_before']} of "
              f"{provenance['units']} units, the others were finished by earlier invocations"
              + (" or linked from earlier sweeps' units of the same identity ("
-                + ", ".join(f"{count} from `{other}`" for other, count in reused.items()) + ")"
+                # the other root's name: its path says only where this machine kept it
+                + ", ".join(f"{count} from `{os.path.basename(os.path.normpath(other))}`"
+                            for other, count in reused.items()) + ")"
                 if reused else "")
              if provenance.get("units_finished_before") else "")
   return [
