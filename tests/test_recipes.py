@@ -110,3 +110,16 @@ def test_recipe_add_a_statistic_to_the_report(tmp_path, monkeypatch):
   column = [cell.strip() for cell in header.strip("|").split("|")].index("best return IQM [CI]")
   assert test_report.row(text, "spam")[column] == "10.0 [10.0, 10.0]"  # every seed reaches 10
   assert test_report.row(text, "copy")[column] == "0.0 [0.0, 0.0]"    # never leaves 0
+
+
+def test_units_are_linked_from_two_roots_that_share_their_deps(base_root, repo_root, tmp_path):
+  # B linked the expert and scratch from the base root; a root reusing from B first, then
+  # the base, finds the expert in B and must still take the units trained from that very
+  # expert (the same files) from the base: the autoencoder and copy. Nothing trains.
+  only_scratch = BASE_SWEEP.replace("['scratch', 'copy']", "['scratch']")
+  shared, summary = run_sweep(repo_root, tmp_path, "shared", only_scratch, reuse_from=[base_root])
+  assert summary["provenance"]["units_reused_from"] == {base_root: 2}
+  _, summary = run_sweep(repo_root, tmp_path, "both", BASE_SWEEP, reuse_from=[shared, base_root])
+  provenance = summary["provenance"]
+  assert provenance["units_finished_before"] == provenance["units"] == 4
+  assert provenance["units_reused_from"] == {shared: 2, base_root: 2}

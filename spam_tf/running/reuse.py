@@ -85,12 +85,16 @@ def _find(unit, other_roots, root_dir, found):
 
 
 def _exact_dep(dep, other, root_dir, found):
-  """Whether dep here is the unit `other` has in the same folder: found there exactly,
-  or already the same file here (linked by an earlier run)."""
+  """Whether dep here is the unit `other` has in the same folder: found there exactly, or
+  found exactly in another root as the very same files (that root linked it from
+  `other`, or both from a third), or already the same file here (linked by an earlier run)."""
+  result = files.RESULT_FILE
   if dep in found:
-    return found[dep].root == other and found[dep].run_dir == dep.run_dir(other) and not found[dep].differences
-  return _same_file(os.path.join(dep.run_dir(root_dir), files.RESULT_FILE),
-                    os.path.join(dep.run_dir(other), files.RESULT_FILE))
+    where = found[dep]
+    return not where.differences and (
+        (where.root == other and where.run_dir == dep.run_dir(other))
+        or _same_file(os.path.join(where.run_dir, result), os.path.join(dep.run_dir(other), result)))
+  return _same_file(os.path.join(dep.run_dir(root_dir), result), os.path.join(dep.run_dir(other), result))
 
 
 def _marked(run_dir):
