@@ -21,6 +21,7 @@ from spam_tf import files
 
 from spam_tf.analysis import statistics as st
 from spam_tf.rl import curves
+from spam_tf.spam import auto_map
 
 
 def _stage_summary(results, criterion):
@@ -74,8 +75,7 @@ def _method_summary(root_dir, method, target_units, outcomes, threshold):
 
 def _auto_choice(run_dir):
   """What an automatic map chose for one run (transfer.json), or None."""
-  path = os.path.join(run_dir, "transfer.json")
-  record = files.read_json(path).get("auto") if os.path.exists(path) else None
+  record = auto_map.recorded(run_dir)
   if record is None:
     return None
   return {key: record[key] for key in ("chosen", "map", "target_env_steps")} | {

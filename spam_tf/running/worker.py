@@ -162,7 +162,7 @@ def _run_target(root_dir, unit, record, expert_result=None, *helper_results):
                          target_discrete, policy_of)
     arrays, how = transfer.transfer(source_arrays, expert_result["discrete"], target_init,
                                     target_discrete)
-    files.write_json(os.path.join(run_dir, "transfer.json"), how)
+    files.write_json(os.path.join(run_dir, auto_map.TRANSFER_FILE), how)
     return arrays, 0
 
   os.makedirs(run_dir, exist_ok=True)
@@ -176,8 +176,7 @@ def _auto_start(unit, run_dir, source_arrays, source_discrete, target_init, targ
                 policy_of):
   """The automatic map's start (spam_tf/spam/auto_map.py) and its target steps; a resumed
   unit rebuilds the start its first run chose instead of probing again."""
-  path = os.path.join(run_dir, "transfer.json")
-  record = files.read_json(path).get("auto") if os.path.exists(path) else None
+  record = auto_map.recorded(run_dir)
   if record is None:
     arrays, record = auto_map.auto_map(unit.source, unit.env_id, unit.seed, source_arrays,
                                        source_discrete, target_init, target_discrete, policy_of)
@@ -187,7 +186,7 @@ def _auto_start(unit, run_dir, source_arrays, source_discrete, target_init, targ
     chosen = None if record["map"] is None else mapping.Map.from_json(record["map"])
     arrays, _ = auto_map.transfer_with(source_arrays, source_discrete, target_init,
                                        target_discrete, chosen)
-  files.write_json(path, {"auto": record})
+  files.write_json(os.path.join(run_dir, auto_map.TRANSFER_FILE), {"auto": record})
   return arrays, record["target_env_steps"]
 
 

@@ -30,16 +30,19 @@ start_env_steps); the record (transfer.json "auto") holds the candidates, their
 scores and returns, the decision and the cost.
 """
 import dataclasses
+import os
 
 import gin
 import numpy as np
 
+from spam_tf import files
 from spam_tf.rl import collect
 from spam_tf.rl import envs as envs_lib
 from spam_tf.spam import mapping
 from spam_tf.spam import transfer as transfer_lib
 
 NOTHING, UNMAPPED = "nothing", "unmapped"
+TRANSFER_FILE = "transfer.json"  # in a target unit's folder: how its start was made
 
 
 @dataclasses.dataclass
@@ -58,6 +61,12 @@ class Candidate:
             "model_score": self.model_score, "probe_episodes": len(episodes),
             "probe_mean_return": float(np.mean(episodes)) if episodes else None,
             "left_after_round": self.left_after_round}
+
+
+def recorded(run_dir):
+  """The choice a target unit recorded in its transfer.json ("auto"), or None."""
+  path = os.path.join(run_dir, TRANSFER_FILE)
+  return files.read_json(path).get("auto") if os.path.exists(path) else None
 
 
 def requested():
