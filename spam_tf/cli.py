@@ -25,10 +25,24 @@ flags.DEFINE_enum("backend", "ray", ["ray", "inprocess"],
                   "in this process, for debugging.")
 flags.DEFINE_string("ray_address", None, "An existing Ray cluster to run on (e.g. 10.0.0.5:6379); "
                     "default: a local Ray started and stopped with this command.")
-flags.DEFINE_list("methods", None, "Start-point methods to train f2 from (spam_tf/spam/start_points.py): "
-                  "scratch, spam, copy, prune, relu, relu_prune, noise (the default: all of these), "
-                  "and genome, genome_mean, genome_sample, zoo_mean (they train a zoo of 20 more "
-                  "experts).")
+
+
+def define_repeatable_list(name, help_text, flag_values=FLAGS):
+  """A list flag that may be comma-separated, repeated, or both (absl's DEFINE_list keeps
+  only the last of repeated occurrences, silently); read it with repeatable_list."""
+  flags.DEFINE_multi_string(name, [], help_text + " Comma-separated, or the flag repeated.",
+                            flag_values=flag_values)
+
+
+def repeatable_list(name, flag_values=FLAGS):
+  """['a,b', 'c'] (the occurrences of --name) -> ['a', 'b', 'c']."""
+  return [item.strip() for value in flag_values[name].value for item in value.split(",") if item.strip()]
+
+
+define_repeatable_list("methods", "Start-point methods to train f2 from (spam_tf/spam/start_points.py): "
+                       "scratch, spam, copy, prune, relu, relu_prune, noise (the default: all of these), "
+                       "and genome, genome_mean, genome_sample, zoo_mean (they train a zoo of 20 more "
+                       "experts).")
 
 def parse_seeds(text):
   """'3' -> [0, 1, 2]; '1,5,7' -> [1, 5, 7]. Raises ValueError on bad input."""
@@ -94,7 +108,7 @@ def spam_main(argv):
     from spam_tf.running import experiment, summary as summary_lib, sweep  # heavy (TensorFlow)
     summary = sweep.run_single(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
                                FLAGS.gin_bindings, FLAGS.source_expert_dir,
-                               FLAGS.methods if FLAGS.methods is not None else experiment.DEFAULT_METHODS,
+                               repeatable_list("methods") or experiment.DEFAULT_METHODS,
                                **_engine_args())
   console.out(summary_lib.table(summary) + "\n" + sweep.footer(root_dir, summary))
   return 0
@@ -111,18 +125,19 @@ def _engine_session():
 
 
 def _define_reuse_flag():
-  flags.DEFINE_list("reuse_units_from", [],
-                    "Root dirs of earlier sweeps: a unit finished there with the same identity (kind, "
-                    "env, method, seed, settings with their defaults, package versions, training "
-                    "code version, deps) is hard-linked into root_dir instead of trained.")
+  define_repeatable_list("reuse_units_from",
+                         "Root dirs of earlier sweeps: a unit finished there with the same identity (kind, "
+                         "env, method, seed, settings with their defaults, package versions, training "
+                         "code version, deps) is hard-linked into root_dir instead of trained.")
 
 
 def _reuse_roots():
   """--reuse_units_from, each checked to hold units."""
-  for other in FLAGS.reuse_units_from:
+  roots = repeatable_list("reuse_units_from")
+  for other in roots:
     if not os.path.isdir(os.path.join(other, "units")):
       raise ValueError(f"--reuse_units_from: no units/ folder in {other}")
-  return FLAGS.reuse_units_from
+  return roots
 
 
 def define_sweep_flags():
@@ -131,9 +146,9 @@ def define_sweep_flags():
   flags.DEFINE_boolean("accept_stale_units", False,
                        "With --reuse_units_from: also link units trained there under other settings "
                        "(defaults, package versions, training code); the report lists them.")
-  flags.DEFINE_list("experiments", [],
-                    "Run only the sweep's experiments whose names match these shell patterns "
-                    "(e.g. 'cp_to_ip_*'); default: all.")
+  define_repeatable_list("experiments",
+                         "Run only the sweep's experiments whose names match these shell patterns "
+                         "(e.g. 'cp_to_ip_*'); default: all.")
   flags.mark_flag_as_required("sweep")
   flags.mark_flag_as_required("root_dir")
 
@@ -146,7 +161,7 @@ def spam_sweep(argv):
   with _engine_session():
     from spam_tf.running import summary as summary_lib, sweep  # heavy import (TensorFlow)
     summary = sweep.run_sweep(FLAGS.sweep, FLAGS.root_dir, seeds, FLAGS.gin_file, FLAGS.gin_bindings,
-                              reuse_from=reuse_from, experiment_patterns=FLAGS.experiments,
+                              reuse_from=reuse_from, experiment_patterns=repeatable_list("experiments"),
                               accept_stale=FLAGS.accept_stale_units,
                               **_engine_args())
   tables = [summary_lib.table(s) for s in summary["experiments"].values()]

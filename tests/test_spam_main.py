@@ -350,6 +350,31 @@ def test_bad_seeds(text):
     cli.parse_seeds(text)
 
 
+def test_a_repeated_list_flag_keeps_every_occurrence():
+  # absl's DEFINE_list keeps only the last --reuse_units_from of two: a sweep then
+  # silently trained what the first root held.
+  from absl import flags
+  from spam_tf import cli
+  flag_values = flags.FlagValues()
+  cli.define_repeatable_list("roots", "Roots.", flag_values=flag_values)
+  flag_values(["prog", "--roots=runs/a,runs/b", "--roots=runs/c"])
+  assert cli.repeatable_list("roots", flag_values) == ["runs/a", "runs/b", "runs/c"]
+  flag_values.unparse_flags()
+  flag_values(["prog"])
+  assert cli.repeatable_list("roots", flag_values) == []
+
+
+def test_spam_sweep_reads_every_reuse_units_from(tmp_path, repo_root):
+  # The first of two roots is checked (and refused) only if the binary kept it.
+  os.makedirs(tmp_path / "finished" / "units")
+  proc = subprocess.run(
+      [sys.executable, "bin/spam_sweep", "--sweep=configs/sweeps/paper.gin", f"--root_dir={tmp_path / 'r'}",
+       f"--reuse_units_from={tmp_path / 'missing'}", f"--reuse_units_from={tmp_path / 'finished'}"],
+      capture_output=True, text=True, cwd=repo_root, env=user_env(), timeout=300)
+  assert proc.returncode == 1
+  assert proc.stderr == f"error: --reuse_units_from: no units/ folder in {tmp_path / 'missing'}\n"
+
+
 BAD_INPUTS = [
     (["--source=NoSuchEnv-v0"], "unknown or unavailable gymnasium env"),
     (["--gin_bindings=train_eval.iterations=((("], "bad config"),
