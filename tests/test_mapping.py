@@ -164,10 +164,15 @@ def test_the_models_rank_the_starts_the_probe_lets_through():
 
 
 def test_a_delayed_curve_by_hand():
-  # 1.5 iterations late: iteration 2 shows the curve at 0.5 (halfway from 0 to 10),
-  # iteration 3 at 1.5 (halfway from 10 to 30); before the delay, the start.
-  assert curves.delayed([0, 1, 2, 3], [0.0, 10.0, 30.0, 60.0], 1.5) == [0.0, 0.0, 5.0, 20.0]
+  # 1.5 iterations late: at iteration 2 the run has done 0.5 of its own (it holds its
+  # start), at 3 it has done 1.5 (it holds its iteration 1's return).
+  assert curves.delayed([0, 1, 2, 3], [0.0, 10.0, 30.0, 60.0], 1.5) == [0.0, 0.0, 0.0, 10.0]
   assert curves.delayed([0, 1, 2], [1.0, 2.0, 3.0], 0.0) == [1.0, 2.0, 3.0]
+  assert curves.delayed([0, 1, 2], [1.0, 2.0, 3.0], 1.0) == [1.0, 1.0, 2.0]
+  # A maximum reached at one evaluation only is still reached, 0.2 iterations late: at 3.
+  assert curves.delayed([0, 1, 2, 3, 4], [9.0, 400.0, 500.0, 480.0, 490.0], 0.2) == [9.0, 9.0, 400.0, 500.0, 480.0]
+  # Evaluated every 5 iterations: at 10 the run has done 9.5 of its own; it holds 5's.
+  assert curves.delayed([0, 5, 10], [1.0, 2.0, 3.0], 0.5) == [1.0, 1.0, 2.0]
 
 
 AUTO_SWEEP = """
@@ -197,7 +202,7 @@ def test_an_automatic_map_is_paid_for_in_target_steps(repo_root, tmp_path):
   delay = record["target_env_steps"] / 400
   assert spam["start_cost_iterations_per_seed"] == [pytest.approx(delay)]
   assert spam["eval_returns"][0] == pytest.approx(
-      np.interp(np.arange(4) - delay, np.arange(4), result["eval_returns"]).tolist())
+      [result["eval_returns"][max(int(np.floor(i - delay)), 0)] for i in range(4)])
   assert spam["auto_map_per_seed"][0]["chosen"] == record["chosen"]
   assert experiment["target_scratch"]["start_cost_iterations_per_seed"] == [0.0]
 

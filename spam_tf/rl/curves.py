@@ -29,11 +29,14 @@ def iterations_to_convergence(iterations, returns_per_seed, threshold):
 def delayed(iterations, returns, delay):
   """A curve on the axis of equal experience, for a run that spent `delay` iterations'
   worth of env steps before its first iteration (an automatic map's probe): the return
-  at iteration i is the curve's at i - delay, linearly interpolated, and its start
-  before that.
+  at iteration i is the one the run had evaluated by then, at its latest evaluated
+  iteration <= i - delay, and its start before that. Held, not interpolated: between
+  two evaluations the run has the earlier policy, and a blend of two returns would hide
+  a task maximum that the run reached at one evaluation only.
 
   iterations: [E] ints (increasing); returns: [E] floats; delay: float >= 0.
   Returns [E] floats on the same iterations.
   """
   iterations = np.asarray(iterations, np.float64)
-  return np.interp(iterations - delay, iterations, np.asarray(returns, np.float64)).tolist()
+  latest = np.searchsorted(iterations, iterations - delay, side="right") - 1
+  return np.asarray(returns, np.float64)[np.maximum(latest, 0)].tolist()
