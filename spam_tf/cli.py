@@ -44,6 +44,7 @@ define_repeatable_list("methods", "Start-point methods to train f2 from (spam_tf
                        "and genome, genome_mean, genome_sample, zoo_mean (they train a zoo of 20 more "
                        "experts).")
 
+
 def parse_seeds(text):
   """'3' -> [0, 1, 2]; '1,5,7' -> [1, 5, 7]. Raises ValueError on bad input."""
   text = text.strip()

@@ -83,8 +83,8 @@ def lines(experiments, reps):
          "target's fresh initialisation, \"transfer nothing\", among them) picks one. Every target step "
          "it took is charged: the curves are delayed by that cost in iterations (steps / batch_steps), "
          "each point holding the return the run had evaluated by then (a cost of 0.2 iterations shows "
-         "the run's own iteration k at k + 1), so the iterations below include it, rounded up. A map is written as the source input each target input reads "
-         "('-' flipped, '·' none).", ""]
+         "the run's own iteration k at k + 1), so the iterations below include it, rounded up. A map "
+         "is written as the source input each target input reads ('-' flipped, '·' none).", ""]
   for (source, target, criterion), names in found.items():
     out += [f"### {source} → {target}, criterion {criterion:g}", ""]
     for name in names:
