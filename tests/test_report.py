@@ -296,3 +296,21 @@ def test_the_automatic_map_section_by_hand(tmp_path):
   # Holm over the two: 2 x 1/128 = 0.0156, then max(0.0156, 1/32) = 0.0312.
   assert "- auto spam vs toy spam: +1.0" in text_ and "Holm-adjusted p = 0.0156: **worse**" in text_
   assert "- auto spam vs auto scratch: -1.0" in text_ and "Holm-adjusted p = 0.0312: **better**" in text_
+
+
+def test_the_automatic_map_section_uses_the_fallback_threshold_by_hand(tmp_path):
+  # Scratch never reaches the criterion: the section judges by the matrices' fallback, the
+  # median of scratch's last-10 means, (0 + 1 + 1 + 1 + 1) / 5 = 0.8, above its start 0.
+  # Scratch passes it at iteration 1, auto's spam at 3: +2 on all 8 seeds, p = 2 / 2^8.
+  automatic = toy_experiment()
+  automatic.update(name="auto", methods=["scratch", "spam"])
+  del automatic["target_copy"]
+  automatic["target_scratch"] = stage([[0.0, 1.0, 1.0, 1.0, 1.0]] * 8)
+  automatic["target_spam"] = stage([[0.0, 0.0, 0.0, 1.0, 1.0]] * 8)
+  automatic["target_spam"]["auto_map_per_seed"] = [
+      {"chosen": "nothing", "map": None, "target_env_steps": 200, "verdict": "worse than nothing"}] * 8
+  automatic["target_spam"]["start_cost_iterations_per_seed"] = [0.5] * 8
+  root = write_summary(str(tmp_path / "root"), {"auto": automatic})
+  text_ = open(report.write(root, str(tmp_path / "out"), reps=100)).read()
+  assert "Iterations to the fallback threshold 0.8 (scratch reaches the criterion on fewer" in text_
+  assert "- auto spam vs auto scratch: +2.0" in text_ and "Holm-adjusted p = 0.00781: **worse**" in text_

@@ -13,6 +13,7 @@ import numpy as np
 from spam_tf.analysis import paired
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import statistics as st
+from spam_tf.analysis import transfer_metrics
 from spam_tf.analysis.text import interval
 
 
@@ -102,12 +103,18 @@ def _speed_lines(experiments, names, reps):
   tests of each automatic start against the same start in the other experiments and
   against scratch (Holm over the pair)."""
   methods = list(dict.fromkeys(m for n in names for m in experiments[n]["methods"]))
-  iterations = {}
+  iterations, fallback = {}, False
   for name in names:
-    scores, _, _ = scores_lib.experiment_scores(experiments[name])
-    for method, score in scores.items():
-      iterations[(name, method)] = score["iterations"]
-  out = ["Iterations to the criterion, IQM [95% CI] (probe cost included):", "",
+    _, scale, _ = scores_lib.experiment_scores(experiments[name])
+    # The transfer matrices' threshold, so both parts of the report judge alike.
+    threshold, fallback = transfer_metrics.threshold(experiments[name]["target_scratch"]["eval_returns"],
+                                                     scale.criterion)
+    for method in experiments[name]["methods"]:
+      iterations[(name, method)] = st.iterations_to_max(experiments[name][f"target_{method}"]["eval_returns"],
+                                                        scale.criterion if threshold is None else threshold)
+  what = (f"the fallback threshold {threshold:g} (scratch reaches the criterion on fewer than half its seeds)"
+          if fallback and threshold is not None else "the criterion")
+  out = [f"Iterations to {what}, IQM [95% CI] (probe cost included):", "",
          "| experiment | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
   for name in names:
     cells = [interval(*st.iqm_interval(iterations[(name, m)], reps)) if (name, m) in iterations else "—"
