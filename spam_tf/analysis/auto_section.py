@@ -105,7 +105,7 @@ def _speed_lines(experiments, names, reps):
   methods = list(dict.fromkeys(m for n in names for m in experiments[n]["methods"]))
   iterations, fallback = {}, False
   for name in names:
-    _, scale, _ = scores_lib.experiment_scores(experiments[name])
+    scale = scores_lib.scale_of(experiments[name])
     # The transfer matrices' threshold, so both parts of the report judge alike.
     threshold, fallback = transfer_metrics.threshold(experiments[name]["target_scratch"]["eval_returns"],
                                                      scale.criterion)
