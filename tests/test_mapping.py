@@ -195,11 +195,15 @@ def test_an_automatic_map_is_paid_for_in_target_steps(repo_root, tmp_path):
   result = json.load(open(os.path.join(run_dir, "result.json")))
   names = [c["name"] for c in record["candidates"]]
   assert names[:2] == ["nothing", "unmapped"] and record["chosen"] in names
-  # Every target step the choice took is in env_steps, on top of the iterations' own.
-  assert result["start_env_steps"] == record["target_env_steps"] > 0
-  assert result["env_steps"] == record["target_env_steps"] + sum(result["steps_per_iteration"])
-  # The report's curves are delayed by that cost over smoke's 400-step batches.
-  delay = record["target_env_steps"] / 400
+  # Every target step the choice took is in env_steps once: the charged ones before the
+  # iterations, the reused ones (the fresh initialisation's, if it is chosen) in iteration 1.
+  assert record["target_env_steps"] == record["model_steps"] + record["probe_steps"]
+  reused = record["model_steps"] if record["chosen"] == "nothing" else 0
+  assert record["reused_env_steps"] == reused
+  assert result["start_env_steps"] == record["charged_env_steps"] == record["target_env_steps"] - reused
+  assert result["env_steps"] == record["charged_env_steps"] + sum(result["steps_per_iteration"])
+  # The report's curves are delayed by the charged steps over smoke's 400-step batches.
+  delay = record["charged_env_steps"] / 400
   assert spam["start_cost_iterations_per_seed"] == [pytest.approx(delay)]
   assert spam["eval_returns"][0] == pytest.approx(
       [result["eval_returns"][max(int(np.floor(i - delay)), 0)] for i in range(4)])
@@ -252,7 +256,7 @@ def test_probe_episodes_pair_across_candidates():
   probe = auto_map._Probe("CartPole-v1", 3, lambda arrays: policy_lib.NumpyPolicy(arrays, "relu", True),
                           episode_cap=50, chunk_episodes=4)
   try:
-    first, second = (probe._chunk(candidate(n), 9, 0, 0) for n in ("a", "b"))
+    first, second = (probe._chunk(candidate(n), 0, 0) for n in ("a", "b"))
   finally:
     probe.close()
   assert [ep.length for ep in first] != [ep.length for ep in second]  # the policies differ
@@ -260,3 +264,48 @@ def test_probe_episodes_pair_across_candidates():
     np.testing.assert_array_equal(a.observations[0], b.observations[0])
   assert probe.steps == sum(ep.length for ep in first + second)
   assert max(ep.length for ep in first + second) <= 50
+
+
+def _random_cartpole_start(seed):
+  rng = np.random.default_rng(seed)
+  shapes = [(4, 64), (64,), (64, 64), (64,), (64, 2), (2,)]
+  return [rng.normal(scale=0.1, size=shape).astype(np.float32) for shape in shapes]
+
+
+@pytest.mark.parametrize("probe_floor", [1.01, -1.01])
+def test_below_the_probe_floor_nothing_is_chosen_unprobed_and_its_episodes_reused(probe_floor):
+  # A cosine is at most 1: floor 1.01 is never reached (no probe, nothing chosen, its model
+  # episodes handed back whole, nothing charged); floor -1.01 always is (the probe runs and
+  # its steps are charged, plus the model's unless nothing is chosen).
+  from spam_tf.rl import collect
+  from spam_tf.rl import policy as policy_lib
+  policy_of = lambda arrays: policy_lib.NumpyPolicy(list(arrays), "tanh", True)
+  fresh = _random_cartpole_start(1)
+  collector = collect.EpisodeCollector("CartPole-v1", 1)
+  def collect_fresh(min_steps):
+    rng = np.random.default_rng(5)
+    return collector.collect(lambda obs: policy_of(fresh).sample(obs, rng), min_steps, 6)
+  try:
+    arrays, record, reused = auto_map.auto_map(
+        "CartPole-v1", "CartPole-v1", 0, _random_cartpole_start(2), True, fresh, True, policy_of,
+        collect_fresh, source_steps=500, model_steps=200, probe_floor=probe_floor, probe_steps=100)
+    model_episodes = collect_fresh(200)  # the same seeds: the same episodes
+  finally:
+    collector.close()
+  model_steps = sum(ep.length for ep in model_episodes)
+  assert model_steps >= 200 and record["model_steps"] == model_steps
+  if probe_floor > 1:
+    assert record["chosen"] == "nothing" and record["probe_steps"] == 0
+    assert record["decision"]["verdict"] == "no map's dynamics match, not probed"
+    assert all(c["probe_episodes"] == 0 for c in record["candidates"])
+    assert [ep.length for ep in reused] == [ep.length for ep in model_episodes]
+    assert all(np.array_equal(a.observations, b.observations) for a, b in zip(reused, model_episodes))
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, fresh))
+    assert record["reused_env_steps"] == model_steps
+    assert record["charged_env_steps"] == 0 and record["target_env_steps"] == model_steps
+  else:
+    probed = sum(c["probe_episodes"] for c in record["candidates"])
+    assert record["probe_steps"] >= probed > 0  # every probe episode takes at least one step
+    reused_steps = model_steps if record["chosen"] == "nothing" else 0
+    assert record["reused_env_steps"] == sum(ep.length for ep in reused) == reused_steps
+    assert record["charged_env_steps"] == model_steps + record["probe_steps"] - reused_steps

@@ -278,9 +278,9 @@ def test_the_automatic_map_section_by_hand(tmp_path):
   del automatic["target_copy"]
   automatic["target_spam"] = stage([curve(2, start=5.0)] * 8)
   mapped = {"chosen": "map_1", "map": {"observation": [0, 2, None], "signs": [1, -1, 1], "action_sign": -1,
-                                       "action_order": None}, "target_env_steps": 300,
+                                       "action_order": None}, "charged_env_steps": 300,
             "verdict": "better than nothing"}
-  nothing = {"chosen": "nothing", "map": None, "target_env_steps": 200, "verdict": "worse than nothing"}
+  nothing = {"chosen": "nothing", "map": None, "charged_env_steps": 200, "verdict": "worse than nothing"}
   automatic["target_spam"]["auto_map_per_seed"] = [mapped] * 6 + [nothing] * 2
   automatic["target_spam"]["start_cost_iterations_per_seed"] = [0.75] * 6 + [0.5] * 2
   root = write_summary(str(tmp_path / "root"), {"toy": plain, "auto": automatic})
@@ -289,7 +289,7 @@ def test_the_automatic_map_section_by_hand(tmp_path):
   # Mean cost (6 x 300 + 2 x 200) / 8 = 275 steps, (6 x 0.75 + 2 x 0.5) / 8 = 0.6875 iterations.
   assert ("| spam | [0, -2, ·] action - × 6; nothing × 2 | better than nothing × 6; worse than nothing × 2 "
           "| 275 (0.69) |") in text_
-  assert "| seed | spam: chosen | steps |" in text_
+  assert "| seed | spam: chosen | charged steps |" in text_
   assert "| 5 | [0, -2, ·] action - | 300 |" in text_ and "| 6 | nothing | 200 |" in text_
   # auto's spam at 2 against toy's spam at 1: +1 on all 8 seeds, p = 2 / 2^8; against auto's
   # scratch at [2, 3, 3, 4] x 2: differences 0, -1, -1, -2 (x 2), p = 2^2 x 2 / 2^8 = 1 / 32.
@@ -308,7 +308,7 @@ def test_the_automatic_map_section_uses_the_fallback_threshold_by_hand(tmp_path)
   automatic["target_scratch"] = stage([[0.0, 1.0, 1.0, 1.0, 1.0]] * 8)
   automatic["target_spam"] = stage([[0.0, 0.0, 0.0, 1.0, 1.0]] * 8)
   automatic["target_spam"]["auto_map_per_seed"] = [
-      {"chosen": "nothing", "map": None, "target_env_steps": 200, "verdict": "worse than nothing"}] * 8
+      {"chosen": "nothing", "map": None, "charged_env_steps": 200, "verdict": "worse than nothing"}] * 8
   automatic["target_spam"]["start_cost_iterations_per_seed"] = [0.5] * 8
   root = write_summary(str(tmp_path / "root"), {"auto": automatic})
   text_ = open(report.write(root, str(tmp_path / "out"), reps=100)).read()

@@ -54,7 +54,7 @@ def choice_lines(experiment):
       continue
     picked = collections.Counter(map_label(c) for c in choices)
     verdicts = collections.Counter(c["verdict"] for c in choices)
-    cost = np.mean([c["target_env_steps"] for c in choices])
+    cost = np.mean([c["charged_env_steps"] for c in choices])
     delay = np.mean(experiment[f"target_{method}"]["start_cost_iterations_per_seed"])
     rows.append(f"| {method} | " + "; ".join(f"{label} × {n}" for label, n in picked.most_common())
                 + " | " + "; ".join(f"{v} × {n}" for v, n in verdicts.most_common())
@@ -63,13 +63,13 @@ def choice_lines(experiment):
 
 
 def per_seed_lines(experiment):
-  """A table with a row per seed: each automatic start's choice and its cost in steps."""
+  """A table with a row per seed: each automatic start's choice and its charged steps."""
   methods = [m for m in experiment["methods"] if experiment[f"target_{m}"].get("auto_map_per_seed")]
-  out = ["| seed | " + " | ".join(f"{m}: chosen | steps" for m in methods) + " |",
+  out = ["| seed | " + " | ".join(f"{m}: chosen | charged steps" for m in methods) + " |",
          "|---" * (2 * len(methods) + 1) + "|"]
   for index, seed in enumerate(experiment["seeds"]):
     cells = [experiment[f"target_{m}"]["auto_map_per_seed"][index] for m in methods]
-    out.append(f"| {seed} | " + " | ".join(f"{map_label(c)} | {c['target_env_steps']}" for c in cells) + " |")
+    out.append(f"| {seed} | " + " | ".join(f"{map_label(c)} | {c['charged_env_steps']}" for c in cells) + " |")
   return out + [""]
 
 
@@ -81,8 +81,11 @@ def lines(experiments, reps):
   out = ["## Automatic inter-task mapping", "",
          "The start chosen per seed from target experience (spam_tf/spam/auto_map.py): the two tasks' "
          "linear transition models rank signed observation maps, and a probe of the candidates (the "
-         "target's fresh initialisation, \"transfer nothing\", among them) picks one. Every target step "
-         "it took is charged: the curves are delayed by that cost in iterations (steps / batch_steps), "
+         "target's fresh initialisation, \"transfer nothing\", among them) picks one; where no map's "
+         "model score reaches the probe floor, nothing is transferred without a probe. Every target step "
+         "it took is charged, except the fresh initialisation's own complete episodes when the choice is "
+         "\"nothing\" (they are the head of iteration 1's batch): the curves are delayed by the charged "
+         "steps in iterations (steps / batch_steps), "
          "each point holding the return the run had evaluated by then (a cost of 0.2 iterations shows "
          "the run's own iteration k at k + 1), so the iterations below include it, rounded up. A map "
          "is written as the source input each target input reads ('-' flipped, '·' none).", ""]
@@ -92,7 +95,7 @@ def lines(experiments, reps):
       rows = choice_lines(experiments[name])
       if rows:
         out += [f"**{name}**, the choices over {len(experiments[name]['seeds'])} seeds:", "",
-                "| start | chosen (seeds) | why (seeds) | cost: target steps (iterations) |",
+                "| start | chosen (seeds) | why (seeds) | cost: charged target steps (iterations) |",
                 "|---|---|---|---|", *rows, "", "Per seed:", "", *per_seed_lines(experiments[name])]
     out += _speed_lines(experiments, names, reps)
   return out

@@ -71,6 +71,14 @@ def random_actions(action_spec, rng: np.random.Generator):
                                  size=(len(obs),) + action_spec.shape).astype(np.float32)
 
 
+def start_envs(batch_steps, mean_episode_length, num_envs):
+  """How many envs to start: batch_steps / the last iteration's mean episode length
+  (all num_envs before the first iteration), between 1 and num_envs."""
+  if not mean_episode_length:
+    return num_envs
+  return int(min(num_envs, max(1, round(batch_steps / mean_episode_length))))
+
+
 def derive_seed(*keys) -> int:
   """A 32-bit seed from integers (run seed, stage, iteration, ...)."""
   return int(np.random.SeedSequence([int(k) for k in keys]).generate_state(1)[0])

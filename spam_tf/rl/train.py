@@ -72,9 +72,12 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
   """Trains one agent; returns the result dict (also written to run_dir/result.json).
 
   start_fn: None for TF-Agents' random initialisation, or a function (discrete, fresh
-    actor arrays, policy_of: arrays -> NumpyPolicy) -> (the start point's arrays (M_SPAM),
-    env steps it spent choosing it: counted in env_steps and start_env_steps); it gets
-    the seeded fresh initialisation, so parts it does not fill match scratch's.
+    actor arrays, policy_of: arrays -> NumpyPolicy, collect_fresh: min steps -> the fresh
+    initialisation's complete episodes) -> (the start point's arrays (M_SPAM), env steps
+    spent choosing it that train nothing: counted in env_steps and start_env_steps,
+    episodes of collect_fresh that become the head of iteration 1's batch: only where the
+    start is the fresh initialisation); it gets the seeded fresh initialisation, so parts
+    it does not fill match scratch's.
   hparams: None, or {name: str/int/float} logged through TensorBoard's HParams plugin.
   record: None, or more JSON fields for result.json (e.g. the code that trained it).
   weight_snapshots: iterations after which the actor's weights are kept.
@@ -95,7 +98,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
   stage = _Stage(env_id, run_dir, log_dir, seed, label, num_envs, eval_episodes,
                  convergence_return, start_fn)
   history = stage.begin_or_resume(hparams)
-  _write_progress(run_dir, iterations, history, stage.iteration)
+  progress_lib.write_unit_progress(run_dir, iterations, history, stage.iteration)
   first_iteration_done = None  # wall clock (epoch s) of this process's first iteration
   for iteration in range(stage.iteration + 1, iterations + 1):
     clock = [time.perf_counter()]
@@ -111,7 +114,7 @@ def train_eval(env_id, run_dir, log_dir, seed, start_fn=None, label="", hparams=
     if iteration in weight_snapshots and iteration < iterations:
       snapshots.save(run_dir, **{f"iteration_{iteration}": stage.weights()})
     stage.iteration_var.assign(iteration)
-    _write_progress(run_dir, iterations, history, iteration)
+    progress_lib.write_unit_progress(run_dir, iterations, history, iteration)
     first_iteration_done = first_iteration_done or time.time()
     if iteration % checkpoint_interval == 0 and iteration < iterations:
       stage.checkpoints.save(iteration, history)
@@ -137,12 +140,13 @@ class _Stage:
     self.action_spec = envs_lib.action_spec(env)
     self.agent, self.actor_net = agents.make_agent(envs_lib.observation_spec(env), self.action_spec)
     self.discrete = bool(np.issubdtype(self.action_spec.dtype, np.integer))
-    self.start_env_steps = 0
+    self.records_info = self.agent.collect_data_spec.policy_info != ()  # PPO: distribution parameters
+    self.start_env_steps, self.first_episodes = 0, []
     if start_fn is not None:
-      start, self.start_env_steps = start_fn(self.discrete, weights_lib.get(self.actor_net), self.policy_of)
+      start, self.start_env_steps, self.first_episodes = start_fn(
+          self.discrete, weights_lib.get(self.actor_net), self.policy_of, self.collect_fresh)
       weights_lib.assign(self.actor_net, start)
     self.train_fn = make_train_fn(self.agent)
-    self.records_info = self.agent.collect_data_spec.policy_info != ()  # PPO: distribution parameters
     self.iteration_var = tf.Variable(0, dtype=tf.int64)
     self.checkpoints = checkpoints_lib.Checkpoints(
         run_dir, tf.train.Checkpoint(agent=self.agent, iteration=self.iteration_var))
@@ -186,14 +190,27 @@ class _Stage:
     return history
 
   def collect(self, iteration, batch_steps, mean_episode_length):
-    """The iteration's episodes from the stochastic policy (seeded by seed and iteration)."""
+    """The iteration's episodes from the stochastic policy (seeded by seed and iteration);
+    iteration 1's batch starts with the start_fn's first episodes, if it gave any."""
+    head = self.first_episodes if iteration == 1 else []
+    steps = batch_steps - sum(ep.length for ep in head)
+    if head and steps <= 0:
+      return head
+    mean_episode_length = collect.episode_stats(head)[1] if head else mean_episode_length
+    num_envs = collect.start_envs(steps, mean_episode_length, len(self.train_envs.envs))
+    return head + self._sample(steps, (self.seed, 0, iteration), (self.seed, 1, iteration), num_envs)
+
+  def collect_fresh(self, min_steps):
+    """The fresh initialisation's complete episodes, from one env on seeds of their own:
+    a start_fn's target data, part of iteration 1's batch if it starts from them."""
+    return self._sample(min_steps, (self.seed, 5, 0), (self.seed, 6, 0), 1)
+
+  def _sample(self, min_steps, reset_keys, noise_keys, num_envs):
     sampler = self.policy()
-    rng = np.random.default_rng(collect.derive_seed(self.seed, 1, iteration))
+    rng = np.random.default_rng(collect.derive_seed(*noise_keys))
     act = sampler.sample_with_info if self.records_info else sampler.sample
-    num_envs = len(self.train_envs.envs)
-    return self.train_envs.collect(lambda obs: act(obs, rng), batch_steps,
-                                   collect.derive_seed(self.seed, 0, iteration),
-                                   start_envs(batch_steps, mean_episode_length, num_envs))
+    return self.train_envs.collect(lambda obs: act(obs, rng), min_steps,
+                                   collect.derive_seed(*reset_keys), num_envs)
 
   def train(self, episodes, iteration):
     """One gradient step on the episodes; returns the loss."""
@@ -326,14 +343,6 @@ def export_policy(agent, saved_model_dir):
   files.replace_dir(tmp_dir, saved_model_dir)
 
 
-def start_envs(batch_steps, mean_episode_length, num_envs):
-  """How many envs to start: batch_steps / the last iteration's mean episode length
-  (all num_envs before the first iteration), between 1 and num_envs."""
-  if not mean_episode_length:
-    return num_envs
-  return int(min(num_envs, max(1, round(batch_steps / mean_episode_length))))
-
-
 def convergence_threshold(env, convergence_return):
   """The unit's own criterion, for its log and result.json: convergence_return if given,
   else gymnasium's reward_threshold (None if the task has none). Experiments judge with
@@ -357,15 +366,6 @@ def _train_step(train_fn, experience, agent, where, checkpoint_dir):
     raise TrainingDiverged(f"{where}: {'loss' if weights_finite else 'weights'} became NaN or "
                            f"infinite; last good checkpoint kept in {checkpoint_dir}")
   return loss
-
-
-def _write_progress(run_dir, iterations, history, iteration):
-  """progress.json: what the parent's progress display shows (not needed to resume)."""
-  files.write_json(os.path.join(run_dir, progress_lib.PROGRESS_FILE), {
-      "iteration": iteration, "iterations": iterations,
-      "eval_return": history["eval_returns"][-1] if history["eval_returns"] else None,
-      "train_return": history["train_returns"][-1] if history["train_returns"] else None,
-  }, durable=False)
 
 
 # --- checking the configuration before anything runs -------------------------------

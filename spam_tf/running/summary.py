@@ -78,7 +78,7 @@ def _auto_choice(run_dir):
   record = auto_map.recorded(run_dir)
   if record is None:
     return None
-  return {key: record[key] for key in ("chosen", "map", "target_env_steps")} | {
+  return {key: record[key] for key in ("chosen", "map", "charged_env_steps", "reused_env_steps")} | {
       "verdict": record["decision"].get("verdict")}
 
 

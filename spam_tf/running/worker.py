@@ -156,14 +156,14 @@ def _run_target(root_dir, unit, record, expert_result=None, *helper_results):
   source_arrays = weights_lib.unflatten(start, _shapes(expert_result))
   run_dir = unit.run_dir(root_dir)
 
-  def start_fn(target_discrete, target_init, policy_of):
+  def start_fn(target_discrete, target_init, policy_of, collect_fresh):
     if auto_map.requested():
       return _auto_start(unit, run_dir, source_arrays, expert_result["discrete"], target_init,
-                         target_discrete, policy_of)
+                         target_discrete, policy_of, collect_fresh)
     arrays, how = transfer.transfer(source_arrays, expert_result["discrete"], target_init,
                                     target_discrete)
     files.write_json(os.path.join(run_dir, auto_map.TRANSFER_FILE), how)
-    return arrays, 0
+    return arrays, 0, []
 
   os.makedirs(run_dir, exist_ok=True)
   result = _train(root_dir, unit, "target", hparams, record, start_fn)
@@ -173,21 +173,25 @@ def _run_target(root_dir, unit, record, expert_result=None, *helper_results):
 
 
 def _auto_start(unit, run_dir, source_arrays, source_discrete, target_init, target_discrete,
-                policy_of):
-  """The automatic map's start (spam_tf/spam/auto_map.py) and its target steps; a resumed
-  unit rebuilds the start its first run chose instead of probing again."""
+                policy_of, collect_fresh):
+  """The automatic map's start (spam_tf/spam/auto_map.py), its charged target steps and the
+  episodes iteration 1 reuses; a resumed unit rebuilds the start its first run chose
+  instead of probing again (and replays the reused episodes: they are seeded)."""
   record = auto_map.recorded(run_dir)
   if record is None:
-    arrays, record = auto_map.auto_map(unit.source, unit.env_id, unit.seed, source_arrays,
-                                       source_discrete, target_init, target_discrete, policy_of)
+    arrays, record, reused = auto_map.auto_map(unit.source, unit.env_id, unit.seed, source_arrays,
+                                               source_discrete, target_init, target_discrete,
+                                               policy_of, collect_fresh)
   elif record["chosen"] == auto_map.NOTHING:
     arrays = list(target_init)
+    reused = collect_fresh(record["model_min_steps"]) if record["reused_env_steps"] else []
   else:
     chosen = None if record["map"] is None else mapping.Map.from_json(record["map"])
     arrays, _ = auto_map.transfer_with(source_arrays, source_discrete, target_init,
                                        target_discrete, chosen)
+    reused = []
   files.write_json(os.path.join(run_dir, auto_map.TRANSFER_FILE), {"auto": record})
-  return arrays, record["target_env_steps"]
+  return arrays, record["charged_env_steps"], reused
 
 
 def _sparsity(root_dir, unit, source_start, result):

@@ -4,10 +4,11 @@ target pays for, with "transfer nothing" always a candidate.
 For one target unit (a start point of the source, the target's fresh initialisation):
   1. source transitions: a uniformly random policy on the source task (free: the
      source is simulated, and no target step is spent);
-  2. target transitions: the fresh initialisation's stochastic policy on the target,
-     about `model_steps` steps, episodes cut at `episode_cap` steps (charged);
+  2. target transitions: the fresh initialisation's complete episodes on the target,
+     about `model_steps` steps (the training's collect_fresh);
   3. the `top_k` maps by the comparison of the two tasks' linear models
-     (spam_tf/spam/mapping.py);
+     (spam_tf/spam/mapping.py); if none scores `probe_floor` (no map makes the source's
+     dynamics look like the target's), nothing is transferred, without a probe;
   4. candidates: 'nothing' (the fresh initialisation: scratch), 'unmapped' (today's
      transfer), and the start carried through each map ('map_1' the best scored);
   5. successive halving over `rounds`: each round splits probe_steps / rounds equally
@@ -25,9 +26,12 @@ For one target unit (a start point of the source, the target's fresh initialisat
      Acrobot every short probe episode returns the same), it is chosen if its model
      score reaches `trust_score` (the two tasks' dynamics match), else nothing is
      transferred.
-Every target step of 2 and 5 counts in the unit's env_steps (train.train_eval's
-start_env_steps); the record (transfer.json "auto") holds the candidates, their
-scores and returns, the decision and the cost.
+Every target step of 2 and 5 counts in the unit's env_steps. Where the choice is
+'nothing', the episodes of 2 are the fresh initialisation's own complete episodes: they
+become the head of iteration 1's batch (reused), and only the rest is charged as the
+start's cost (train.train_eval's start_env_steps), so a unit that transfers nothing
+without a probe trains on exactly scratch's target experience. The record (transfer.json
+"auto") holds the candidates, their scores and returns, the decision and the steps.
 """
 import dataclasses
 import os
@@ -86,49 +90,69 @@ def transfer_with(source_arrays, source_discrete, target_init, target_discrete, 
 
 
 @gin.configurable(denylist=["source_env", "target_env", "seed", "source_arrays", "source_discrete",
-                            "target_init", "target_discrete", "policy_of"])
+                            "target_init", "target_discrete", "policy_of", "collect_fresh"])
 def auto_map(source_env, target_env, seed, source_arrays, source_discrete, target_init,
-             target_discrete, policy_of, top_k=3, source_steps=5000, model_steps=300,
-             probe_steps=600, rounds=2, chunk_episodes=4, episode_cap=50, margin=2.0,
-             trust_score=0.8):
-  """Chooses the start (module doc). policy_of: target arrays -> a NumpyPolicy.
+             target_discrete, policy_of, collect_fresh, top_k=3, source_steps=5000,
+             model_steps=300, probe_floor=0.8, probe_steps=600, rounds=2, chunk_episodes=4,
+             episode_cap=50, margin=2.0, trust_score=0.8):
+  """Chooses the start (module doc). policy_of: target arrays -> a NumpyPolicy;
+  collect_fresh: min steps -> the fresh initialisation's complete target episodes.
 
-  Returns (target arrays, record): record holds 'chosen' (a candidate name), 'map'
-  (its mapping.Map as JSON, None for nothing / unmapped), 'candidates', 'decision'
-  and 'target_env_steps' (every target step it used).
+  Returns (target arrays, record, reused episodes): record holds 'chosen' (a candidate
+  name), 'map' (its mapping.Map as JSON, None for nothing / unmapped), 'candidates',
+  'decision', 'target_env_steps' (every target step it used), 'reused_env_steps' (those
+  of the reused episodes: the head of iteration 1's batch) and 'charged_env_steps'.
   """
+  model_episodes = collect_fresh(model_steps)
   probe = _Probe(target_env, seed, policy_of, episode_cap, chunk_episodes)
   try:
-    candidates, mode = _candidates(probe, source_env, seed, source_arrays, source_discrete,
-                                   target_init, target_discrete, source_steps, model_steps, top_k)
-    survivors = candidates
-    for round_index in range(rounds):
-      allotment = probe_steps / rounds / len(survivors)
-      for candidate in survivors:
-        probe.run_round(candidate, round_index, allotment)
-      if round_index < rounds - 1:
-        survivors = _halve(survivors, round_index)
+    candidates, mode, source_env_steps = _candidates(model_episodes, source_env, seed, source_arrays,
+                                   source_discrete, target_init, target_discrete, source_steps,
+                                   top_k)
+    best_score = max((c.model_score for c in candidates[1:] if c.model_score is not None),
+                     default=None)
+    if best_score is None or best_score < probe_floor:
+      chosen, decision = candidates[0], {"best_model_score": best_score, "probe_floor": probe_floor,
+                                         "verdict": "no map's dynamics match, not probed"}
+    else:
+      chosen, decision = _probe_and_decide(probe, candidates, probe_steps, rounds, margin,
+                                           trust_score)
   finally:
     probe.close()
-  nothing = candidates[0]
-  chosen, decision = _decide(nothing, [c for c in survivors if c is not nothing], margin,
-                             trust_score)
+  model_env_steps = sum(ep.length for ep in model_episodes)
+  reused = model_episodes if chosen.name == NOTHING else []
+  reused_env_steps = model_env_steps if reused else 0
   record = {"chosen": chosen.name, "map": None if chosen.map is None else chosen.map.as_json(),
             "action_mode": mode, "candidates": [c.summary() for c in candidates],
-            "decision": decision, "model_steps": probe.model_steps,
-            "target_env_steps": probe.steps, "source_env_steps": probe.source_steps}
-  return chosen.arrays, record
+            "decision": decision, "model_min_steps": model_steps, "model_steps": model_env_steps,
+            "probe_steps": probe.steps, "target_env_steps": model_env_steps + probe.steps,
+            "reused_env_steps": reused_env_steps,
+            "charged_env_steps": model_env_steps + probe.steps - reused_env_steps,
+            "source_env_steps": source_env_steps}
+  return chosen.arrays, record, reused
 
 
-def _candidates(probe, source_env, seed, source_arrays, source_discrete, target_init,
-                target_discrete, source_steps, model_steps, top_k):
-  """(['nothing', 'unmapped', 'map_1', ...], action mode): steps 1-4 of the module doc."""
+def _probe_and_decide(probe, candidates, probe_steps, rounds, margin, trust_score):
+  """Steps 5 and 6 of the module doc: (the chosen candidate, the evidence)."""
+  survivors = candidates
+  for round_index in range(rounds):
+    allotment = probe_steps / rounds / len(survivors)
+    for candidate in survivors:
+      probe.run_round(candidate, round_index, allotment)
+    if round_index < rounds - 1:
+      survivors = _halve(survivors, round_index)
+  nothing = candidates[0]
+  return _decide(nothing, [c for c in survivors if c is not nothing], margin, trust_score)
+
+
+def _candidates(model_episodes, source_env, seed, source_arrays, source_discrete, target_init,
+                target_discrete, source_steps, top_k):
+  """(['nothing', 'unmapped', 'map_1', ...], action mode, source steps): steps 1, 3 and 4
+  of the module doc, the target model fitted on model_episodes."""
   nothing = Candidate(NOTHING, list(target_init))
-  model_episodes = probe.run_steps(nothing, model_steps)
   source_actions, target_actions = _actions(source_arrays, source_discrete), _actions(target_init, target_discrete)
   mode = mapping.action_mode(source_discrete, source_actions, target_discrete, target_actions)
   source_episodes = _source_episodes(source_env, seed, source_steps)
-  probe.source_steps = sum(ep.length for ep in source_episodes)
   source_model = _model(source_episodes, source_discrete, source_actions, mode)
   target_model = _model(model_episodes, target_discrete, target_actions, mode)
   ranked = mapping.search(source_model, target_model, mode, top_k=top_k, seed=seed)
@@ -136,7 +160,7 @@ def _candidates(probe, source_env, seed, source_arrays, source_discrete, target_
   if len(target_model.dynamics) == len(source_model.dynamics):  # unmapped = the identity map
     transferred[0].model_score = mapping.score(
         _identity(len(target_model.dynamics), mode, source_actions), source_model, target_model, mode)
-  return [nothing] + transferred, mode
+  return [nothing] + transferred, mode, sum(ep.length for ep in source_episodes)
 
 
 def _identity(dims, mode, actions):
@@ -192,33 +216,24 @@ class _Probe:
   def __init__(self, env_id, seed, policy_of, episode_cap, chunk_episodes):
     self.collector = collect.EpisodeCollector(env_id, 1, max_episode_steps=episode_cap)
     self.seed, self.policy_of, self.chunk_episodes = seed, policy_of, chunk_episodes
-    self.steps = self.model_steps = self.source_steps = 0  # source steps: free, recorded
+    self.steps = 0
 
-  def _chunk(self, candidate, stream, round_index, chunk):
+  def _chunk(self, candidate, round_index, chunk):
     policy = self.policy_of(candidate.arrays)
     episodes = []
     for episode in range(self.chunk_episodes):
-      keys = (self.seed, stream, round_index, chunk, episode)
+      keys = (self.seed, 9, round_index, chunk, episode)
       rng = np.random.default_rng(collect.derive_seed(*keys, 1))
       episodes += self.collector.collect(lambda obs: policy.sample(obs, rng), 0,
                                          collect.derive_seed(*keys, 0))
     self.steps += sum(ep.length for ep in episodes)
     return episodes
 
-  def run_steps(self, candidate, steps):
-    """The candidate's episodes until `steps` steps (the target model's data)."""
-    episodes, chunk = [], 0
-    while not episodes or sum(ep.length for ep in episodes) < steps:
-      episodes += self._chunk(candidate, 10, 0, chunk)
-      chunk += 1
-    self.model_steps = self.steps
-    return episodes
-
   def run_round(self, candidate, round_index, allotment):
     """Chunks until the candidate has used `allotment` steps this round (at least one)."""
     spent, chunk = 0, 0
     while chunk == 0 or spent < allotment:
-      episodes = self._chunk(candidate, 9, round_index, chunk)
+      episodes = self._chunk(candidate, round_index, chunk)
       candidate.returns[(round_index, chunk)] = [ep.total_return for ep in episodes]
       spent += sum(ep.length for ep in episodes)
       chunk += 1

@@ -48,6 +48,16 @@ def unit_state(unit):
   return False, int(progress["iteration"]), progress.get("eval_return")
 
 
+def write_unit_progress(run_dir, iterations, history, iteration):
+  """progress.json of a training unit (train.train_eval's history): what unit_state reads
+  for the progress display (not needed to resume)."""
+  files.write_json(os.path.join(run_dir, PROGRESS_FILE), {
+      "iteration": iteration, "iterations": iterations,
+      "eval_return": history["eval_returns"][-1] if history["eval_returns"] else None,
+      "train_return": history["train_returns"][-1] if history["train_returns"] else None,
+  }, durable=False)
+
+
 def node_of(unit):
   """The Ray node that ran a finished unit (its result.json's "node"), or None."""
   return (_read_json(os.path.join(unit.run_dir, RESULT_FILE)) or {}).get("node")
