@@ -309,3 +309,31 @@ def test_below_the_probe_floor_nothing_is_chosen_unprobed_and_its_episodes_reuse
     reused_steps = model_steps if record["chosen"] == "nothing" else 0
     assert record["reused_env_steps"] == sum(ep.length for ep in reused) == reused_steps
     assert record["charged_env_steps"] == model_steps + record["probe_steps"] - reused_steps
+
+
+def test_a_resumed_unit_that_chose_nothing_replays_its_reused_episodes(tmp_path):
+  # A unit restarted before its first checkpoint rebuilds iteration 1's head from the
+  # record: collect_fresh again with the same minimum (seeded, so the same episodes), and
+  # charges what the record charged; a recorded map reuses nothing.
+  from spam_tf.running import worker
+  asked = []
+  def collect_fresh(min_steps):
+    asked.append(min_steps)
+    return ["episode"] * 3
+  record = {"chosen": "nothing", "map": None, "model_min_steps": 250, "reused_env_steps": 260,
+            "charged_env_steps": 640, "decision": {"verdict": "worse than nothing"}}
+  (tmp_path / "transfer.json").write_text(json.dumps({"auto": record}))
+  fresh = [np.ones((2, 2))]
+  arrays, charged, reused = worker._auto_start(None, str(tmp_path), None, True, fresh, True, None,
+                                               collect_fresh)
+  assert arrays == fresh and charged == 640 and reused == ["episode"] * 3 and asked == [250]
+  mapped = {**record, "chosen": "map_1", "reused_env_steps": 0, "charged_env_steps": 900,
+            "map": mapping.Map((1, 0), (1, -1), action_sign=-1).as_json()}
+  (tmp_path / "transfer.json").write_text(json.dumps({"auto": mapped}))
+  source = [np.array([[1.0], [2.0]]), np.array([0.0]), np.array([[3.0, 5.0]]), np.array([0.5, 1.5])]
+  categorical_init = [np.zeros((2, 1)), np.zeros(1), np.zeros((1, 2)), np.zeros(2)]
+  arrays, charged, reused = worker._auto_start(None, str(tmp_path), source, True, categorical_init,
+                                               True, None, collect_fresh)
+  assert charged == 900 and reused == [] and asked == [250]
+  np.testing.assert_array_equal(arrays[0], [[2.0], [-1.0]])  # rows swapped, row 1 negated
+  np.testing.assert_array_equal(arrays[2], [[5.0, 3.0]])      # the action sign swaps the logits

@@ -150,27 +150,38 @@ def test_steps_per_iteration_and_stochastic_returns_are_recorded(tmp_path):
 
 
 @pytest.mark.parametrize("batch_steps", [50, 400])
-def test_a_start_fn_s_episodes_head_iteration_1_and_charged_steps_count_once(tmp_path, batch_steps):
+def test_a_start_fn_s_episodes_head_iteration_1_and_charged_steps_count_once(tmp_path, monkeypatch,
+                                                                            batch_steps):
   # The start_fn keeps the fresh initialisation and hands back its own episodes (about 60
   # steps) as the head of iteration 1, charging 7 more steps. With a 50-step batch they are
-  # iteration 1's whole batch (its steps and mean return are theirs, computed here); with
-  # 400 the iteration collects the rest. Either way each step counts once in env_steps.
-  head = []
+  # iteration 1's whole batch; with 400 the iteration collects the rest, about 400 in all.
+  # Either way each step counts once in env_steps.
+  head, batches = [], {}
   def start_fn(discrete, fresh, policy_of, collect_fresh):
     head.extend(collect_fresh(60))
     replayed = collect_fresh(60)  # seeded: a resumed unit gets the same episodes back
     assert [ep.length for ep in replayed] == [ep.length for ep in head]
     assert all(np.array_equal(a.actions, b.actions) for a, b in zip(replayed, head))
     return fresh, 7, head
+  train_step = train._Stage.train
+  def recording_train(stage, episodes, iteration):
+    batches[iteration] = episodes
+    return train_step(stage, episodes, iteration)
+  monkeypatch.setattr(train._Stage, "train", recording_train)
   result = train.train_eval("CartPole-v1", str(tmp_path), str(tmp_path / "logs"), seed=2,
                             start_fn=start_fn, iterations=2, batch_steps=batch_steps, num_envs=2,
                             eval_episodes=1)
   head_steps = sum(ep.length for ep in head)
   assert head_steps >= 60 and len({ep.env_index for ep in head}) == 1  # one env
+  assert all(a is b for a, b in zip(batches[1], head))  # the head, in order, first
+  assert not any(ep is h for ep in batches[2] for h in head)
+  first_steps = sum(ep.length for ep in batches[1])
+  assert result["steps_per_iteration"][0] == first_steps
   assert result["start_env_steps"] == 7
   assert result["env_steps"] == 7 + sum(result["steps_per_iteration"])
   if batch_steps < head_steps:
-    assert result["steps_per_iteration"][0] == head_steps
+    assert len(batches[1]) == len(head)
     assert result["train_returns"][0] == pytest.approx(np.mean([ep.total_return for ep in head]))
   else:
-    assert result["steps_per_iteration"][0] > head_steps
+    mean_length = first_steps / len(batches[1])
+    assert len(batches[1]) > len(head) and abs(first_steps - 400) <= mean_length

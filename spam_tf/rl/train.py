@@ -201,8 +201,8 @@ class _Stage:
     return head + self._sample(steps, (self.seed, 0, iteration), (self.seed, 1, iteration), num_envs)
 
   def collect_fresh(self, min_steps):
-    """The fresh initialisation's complete episodes, from one env on seeds of their own:
-    a start_fn's target data, part of iteration 1's batch if it starts from them."""
+    """The fresh initialisation's complete episodes (one env, seeds no other collection of
+    the stage uses): a start_fn's target data, iteration 1's head if it keeps that start."""
     return self._sample(min_steps, (self.seed, 5, 0), (self.seed, 6, 0), 1)
 
   def _sample(self, min_steps, reset_keys, noise_keys, num_envs):

@@ -4,8 +4,8 @@ target pays for, with "transfer nothing" always a candidate.
 For one target unit (a start point of the source, the target's fresh initialisation):
   1. source transitions: a uniformly random policy on the source task (free: the
      source is simulated, and no target step is spent);
-  2. target transitions: the fresh initialisation's complete episodes on the target,
-     about `model_steps` steps (the training's collect_fresh);
+  2. target transitions: the fresh initialisation's complete episodes on the target, at
+     least one, about `model_steps` steps (the training's collect_fresh);
   3. the `top_k` maps by the comparison of the two tasks' linear models
      (spam_tf/spam/mapping.py); if none scores `probe_floor` (no map makes the source's
      dynamics look like the target's), nothing is transferred, without a probe;
@@ -30,8 +30,10 @@ Every target step of 2 and 5 counts in the unit's env_steps. Where the choice is
 'nothing', the episodes of 2 are the fresh initialisation's own complete episodes: they
 become the head of iteration 1's batch (reused), and only the rest is charged as the
 start's cost (train.train_eval's start_env_steps), so a unit that transfers nothing
-without a probe trains on exactly scratch's target experience. The record (transfer.json
-"auto") holds the candidates, their scores and returns, the decision and the steps.
+without a probe starts where scratch starts and trains on as many target steps, with no
+delay (its iteration-1 episodes are drawn on other seeds than scratch's, so its training
+is a different draw, not a copy). The record (transfer.json "auto") holds the candidates,
+their scores and returns, the decision and the steps.
 """
 import dataclasses
 import os
