@@ -253,12 +253,9 @@ def test_probe_episodes_pair_across_candidates():
     arrays = [rng.normal(size=(4, 8)), np.zeros(8), rng.normal(size=(8, 8)), np.zeros(8),
               rng.normal(size=(8, 2)), np.zeros(2)]
     return auto_map.Candidate(name, [a.astype(np.float32) for a in arrays])
-  probe = auto_map._Probe("CartPole-v1", 3, lambda arrays: policy_lib.NumpyPolicy(arrays, "relu", True),
-                          episode_cap=50, chunk_episodes=4)
-  try:
+  with auto_map._Probe("CartPole-v1", 3, lambda arrays: policy_lib.NumpyPolicy(arrays, "relu", True),
+                       episode_cap=50, chunk_episodes=4) as probe:
     first, second = (probe._chunk(candidate(n), 0, 0) for n in ("a", "b"))
-  finally:
-    probe.close()
   assert [ep.length for ep in first] != [ep.length for ep in second]  # the policies differ
   for a, b in zip(first, second):
     np.testing.assert_array_equal(a.observations[0], b.observations[0])

@@ -106,21 +106,19 @@ def auto_map(source_env, target_env, seed, source_arrays, source_discrete, targe
   of the reused episodes: the head of iteration 1's batch) and 'charged_env_steps'.
   """
   model_episodes = collect_fresh(model_steps)
+  candidates, mode, source_env_steps = _candidates(
+      model_episodes, source_env, seed, source_arrays, source_discrete, target_init,
+      target_discrete, source_steps, top_k)
+  best_score = max((c.model_score for c in candidates[1:] if c.model_score is not None),
+                   default=None)
   probe = _Probe(target_env, seed, policy_of, episode_cap, chunk_episodes)
-  try:
-    candidates, mode, source_env_steps = _candidates(model_episodes, source_env, seed, source_arrays,
-                                   source_discrete, target_init, target_discrete, source_steps,
-                                   top_k)
-    best_score = max((c.model_score for c in candidates[1:] if c.model_score is not None),
-                     default=None)
-    if best_score is None or best_score < probe_floor:
-      chosen, decision = candidates[0], {"best_model_score": best_score, "probe_floor": probe_floor,
-                                         "verdict": "no map's dynamics match, not probed"}
-    else:
+  if best_score is None or best_score < probe_floor:
+    chosen, decision = candidates[0], {"best_model_score": best_score, "probe_floor": probe_floor,
+                                       "verdict": "no map's dynamics match, not probed"}
+  else:
+    with probe:
       chosen, decision = _probe_and_decide(probe, candidates, probe_steps, rounds, margin,
                                            trust_score)
-  finally:
-    probe.close()
   model_env_steps = sum(ep.length for ep in model_episodes)
   reused = model_episodes if chosen.name == NOTHING else []
   reused_env_steps = model_env_steps if reused else 0
@@ -216,9 +214,16 @@ class _Probe:
   per episode, so the pairing holds whatever order episodes end in)."""
 
   def __init__(self, env_id, seed, policy_of, episode_cap, chunk_episodes):
-    self.collector = collect.EpisodeCollector(env_id, 1, max_episode_steps=episode_cap)
+    self.env_id, self.episode_cap, self.collector = env_id, episode_cap, None
     self.seed, self.policy_of, self.chunk_episodes = seed, policy_of, chunk_episodes
     self.steps = 0
+
+  def __enter__(self):  # the env exists only while the probe runs
+    self.collector = collect.EpisodeCollector(self.env_id, 1, max_episode_steps=self.episode_cap)
+    return self
+
+  def __exit__(self, *exc_info):
+    self.collector.close()
 
   def _chunk(self, candidate, round_index, chunk):
     policy = self.policy_of(candidate.arrays)
@@ -240,8 +245,6 @@ class _Probe:
       spent += sum(ep.length for ep in episodes)
       chunk += 1
 
-  def close(self):
-    self.collector.close()
 
 
 def _common_mean(candidates, round_index=None):
