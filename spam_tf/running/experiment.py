@@ -38,6 +38,10 @@ from spam_tf.terminal.console import first_line
 
 METHODS = tuple(start_points.METHODS)
 DEFAULT_METHODS = start_points.DEFAULT_METHODS
+# The control without an autoencoder that SPAM's primary comparison names when an
+# experiment declares none: the first of these it runs (relu_prune has SPAM's zeros
+# without its autoencoder, so it asks most directly whether the compression adds anything).
+PRIMARY_CONTROLS = ("relu_prune", "relu", "prune", "noise", "copy", "zoo_mean")
 
 
 class ExperimentError(ValueError):
@@ -53,6 +57,10 @@ class Experiment:
   gin_bindings: Tuple[str, ...] = ()
   methods: Optional[Tuple[str, ...]] = None  # None: the sweep's
   source_expert_dir: Optional[str] = None    # reuse the experts of another root_dir
+  # The comparisons that carry verdicts, declared before the run: ((method, reference), ...),
+  # a reference a method of this experiment or "<other experiment>/<method>". None: the
+  # default (default_primary).
+  primary: Optional[Tuple[Tuple[str, str], ...]] = None
 
 
 @dataclasses.dataclass
@@ -101,10 +109,45 @@ def check_methods(methods, allow_empty=False):
     raise ExperimentError("--methods is empty")
 
 
+def default_primary(methods):
+  """SPAM against scratch and against the first of PRIMARY_CONTROLS the experiment runs
+  (each only where both ran); none without SPAM. methods: [names] -> [(method, reference)]."""
+  if "spam" not in methods:
+    return []
+  controls = [c for c in PRIMARY_CONTROLS if c in methods][:1]
+  return [("spam", reference) for reference in ["scratch"] * ("scratch" in methods) + controls]
+
+
+def primary_comparisons(experiment, methods, experiment_names=None):
+  """The experiment's primary comparisons [(method, reference)], checked: each method and
+  each reference one this experiment runs, or "<experiment>/<method>" naming an experiment
+  of experiment_names (the sweep file's; None: not checked); no comparison with itself and
+  none twice. Raises ExperimentError."""
+  declared = default_primary(methods) if experiment.primary is None else experiment.primary
+  found = []
+  for entry in declared:
+    if isinstance(entry, str) or len(entry) != 2 or not all(isinstance(x, str) for x in entry):
+      raise ExperimentError(f"{experiment.name}: a primary comparison is (method, reference), got {entry!r}")
+    method, reference = entry
+    other, _, other_method = reference.rpartition("/")
+    if method not in methods or (not other and reference not in methods):
+      raise ExperimentError(f"{experiment.name}: primary comparison {method} vs {reference} names a method "
+                            f"this experiment does not run ({', '.join(methods)})")
+    if other and experiment_names is not None and other not in experiment_names:
+      raise ExperimentError(f"{experiment.name}: primary comparison {method} vs {reference}: no experiment "
+                            f"{other!r} in this sweep")
+    if (other in ("", experiment.name) and (other_method or reference) == method) or (method, reference) in found:
+      raise ExperimentError(f"{experiment.name}: primary comparison {method} vs {reference} is a comparison "
+                            "with itself or declared twice")
+    found.append((method, reference))
+  return found
+
+
 def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
   """Checks an experiment and builds its units (nothing is written)."""
   methods = list(experiment.methods if experiment.methods is not None else methods)
   check_methods(methods, allow_empty=experiment.methods is not None)
+  primary_comparisons(experiment, methods)
   for env_id in (experiment.source, experiment.target):
     envs_lib.make(env_id).close()
   parse_gin([*experiment.gin_files, *gin_files], [*experiment.gin_bindings, *gin_bindings])

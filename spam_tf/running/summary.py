@@ -21,6 +21,7 @@ from spam_tf import files
 
 from spam_tf.analysis import statistics as st
 from spam_tf.rl import curves
+from spam_tf.running import experiment as experiment_lib
 from spam_tf.spam import auto_map
 
 
@@ -96,6 +97,7 @@ def summarize(root_dir, plan, results, tasks):
   experts = [results[plan.experts[s]] for s in seeds]
   summary = {"name": plan.experiment.name, "source": source, "target": target,
              "seeds": list(seeds), "methods": list(methods), "gin_files": list(plan.experiment.gin_files),
+             "primary": [list(c) for c in experiment_lib.primary_comparisons(plan.experiment, methods)],
              "tasks": {"source": tasks[source], "target": tasks[target]},
              "source_expert": _stage_summary(experts, tasks[source]["criterion"])}
   summary["source_expert"].update(_dirs(root_dir, [plan.experts[s] for s in seeds]))

@@ -2,7 +2,10 @@
 
 A sweep file (configs/sweeps/*.gin) binds
   sweep.experiments  a list of dicts: name, source, target and optionally gin_files,
-                     gin_bindings (the experiment's config) and methods (default: the sweep's);
+                     gin_bindings (the experiment's config), methods (default: the sweep's)
+                     and primary: the comparisons that carry verdicts, declared before the
+                     run, [(method, reference)], a reference a method of the experiment or
+                     '<experiment>/<method>' (default: experiment.default_primary);
   sweep.methods      the start-point methods (default: start_points.DEFAULT_METHODS, the
                      paper's and its controls; the genome methods are named explicitly);
   sweep.seeds        how many seeds (0..N-1; bin/spam_sweep --seeds overrides);
@@ -52,7 +55,7 @@ from spam_tf.terminal import progress
 METHODS = experiment_lib.DEFAULT_METHODS
 SWEEP_LOG_FILE = "spam_sweep.log"
 MAIN_LOG_FILE = "spam_main.log"
-_EXPERIMENT_KEYS = {"name", "source", "target", "gin_files", "gin_bindings", "methods"}
+_EXPERIMENT_KEYS = {"name", "source", "target", "gin_files", "gin_bindings", "methods", "primary"}
 
 
 @gin.configurable("sweep")
@@ -75,14 +78,18 @@ def load(path, seeds=None):
     if not isinstance(entry, dict) or not {"name", "source", "target"} <= set(entry) \
         or set(entry) - _EXPERIMENT_KEYS:
       raise ExperimentError(f"{path}: each experiment is a dict with name, source, target and "
-                            f"optionally gin_files, gin_bindings, methods; got {entry!r}")
-    methods = entry.get("methods")
+                            f"optionally gin_files, gin_bindings, methods, primary; got {entry!r}")
+    methods, primary = entry.get("methods"), entry.get("primary")
     experiments.append(Experiment(entry["name"], entry["source"], entry["target"],
                                   tuple(entry.get("gin_files", ())),
                                   tuple(entry.get("gin_bindings", ())),
-                                  None if methods is None else tuple(methods)))
+                                  None if methods is None else tuple(methods),
+                                  primary=None if primary is None else tuple(tuple(p) for p in primary)))
   if not experiments:
     raise ExperimentError(f"{path} lists no experiments (sweep.experiments)")
+  names = [e.name for e in experiments]
+  for e in experiments:
+    experiment_lib.primary_comparisons(e, list(e.methods if e.methods is not None else spec["methods"]), names)
   seeds = seeds if seeds is not None else list(range(spec["seeds"]))
   return experiments, spec["methods"], seeds, spec["gin_files"], spec["gin_bindings"]
 
