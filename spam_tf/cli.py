@@ -1,4 +1,9 @@
-"""Flags and error handling of the bin/ launchers (kept thin: the logic is importable)."""
+"""The binaries' flags and their one-line errors (kept thin: the logic is importable).
+
+Each binary defines only the flags it reads: bin/<binary> calls define_<binary>_flags(),
+adopts them as its key flags (its --help lists them and --verbosity; --helpfull lists every
+flag absl has too), then run_main(<binary>). A flag another binary defines is refused.
+"""
 import os
 import sys
 import traceback
@@ -9,40 +14,153 @@ from absl import flags
 from spam_tf.terminal import console
 
 FLAGS = flags.FLAGS
+# This binary's required flags, so that one line names every one missing (absl's
+# validators give a line each).
+_REQUIRED = []
 
-flags.DEFINE_string("source", "CartPole-v1", "Source task S (gymnasium env id).")
-flags.DEFINE_string("target", "InvertedPendulum-v4", "Target task T (gymnasium env id).")
-flags.DEFINE_string("root_dir", None, "Output folder (default: runs/<source>_to_<target>).")
-flags.DEFINE_string("seeds", "3", "Number of seeds (N -> 0..N-1) or a comma list (e.g. 1,5,7).")
-flags.DEFINE_multi_string("gin_file", [], "Gin config file(s), applied in order.")
-flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, e.g. 'train_eval.iterations=50'.")
-flags.DEFINE_string("source_expert_dir", None,
-                    "Reuse the source experts of an earlier run (its root_dir) instead of training them.")
-flags.DEFINE_integer("workers", None, "Units run at once on a local Ray (default: the machine's cores).",
-                     lower_bound=1)
-flags.DEFINE_enum("backend", "ray", ["ray", "inprocess"],
-                  "ray: units as Ray tasks (local Ray, or --ray_address); inprocess: one by one "
-                  "in this process, for debugging.")
-flags.DEFINE_string("ray_address", None, "An existing Ray cluster to run on (e.g. 10.0.0.5:6379); "
-                    "default: a local Ray started and stopped with this command.")
+SEEDS_HELP = ("Seeds: a count N (seeds 0..N-1) or a comma list (e.g. 1,5,7); more seeds on a "
+              "finished root_dir only add units.")
 
 
 def define_repeatable_list(name, help_text, flag_values=FLAGS):
   """A list flag that may be comma-separated, repeated, or both (absl's DEFINE_list keeps
   only the last of repeated occurrences, silently); read it with repeatable_list."""
-  flags.DEFINE_multi_string(name, [], help_text + " Comma-separated, or the flag repeated.",
-                            flag_values=flag_values)
+  flags.DEFINE_multi_string(name, None, help_text + " Comma-separated", flag_values=flag_values)
 
 
 def repeatable_list(name, flag_values=FLAGS):
   """['a,b', 'c'] (the occurrences of --name) -> ['a', 'b', 'c']."""
-  return [item.strip() for value in flag_values[name].value for item in value.split(",") if item.strip()]
+  return [item.strip() for value in flag_values[name].value or [] for item in value.split(",") if item.strip()]
 
 
-define_repeatable_list("methods", "Start-point methods to train f2 from (spam_tf/spam/start_points.py): "
-                       "scratch, spam, copy, prune, relu, relu_prune, noise (the default: all of these), "
-                       "and genome, genome_mean, genome_sample, zoo_mean (they train a zoo of 20 more "
-                       "experts).")
+def _define_required_string(name, help_text):
+  """A string flag the binary cannot run without: no default shown, its help says so."""
+  flags.DEFINE_string(name, None, f"{help_text} Required.")
+  flags.mark_flag_as_required(name)
+  _REQUIRED.append(name)
+
+
+def _declare_verbosity():
+  """absl's --verbosity is a key flag of every binary (console.setup reads it); its help says
+  what it does here rather than absl's 'Set to 1 for debug logging'."""
+  FLAGS["verbosity"].help = ("1: the terminal shows every line (TensorFlow's and the per-iteration "
+                             "detail too) and nothing is redirected; below 1, only the project's lines "
+                             "(the rest goes to the run's log).")
+  flags.declare_key_flag("verbosity")
+
+
+def _define_gin_flags(what):
+  flags.DEFINE_multi_string("gin_file", [], f"Gin config files, applied in order{what}")
+  flags.DEFINE_multi_string("gin_bindings", [], "Gin bindings, applied after the files, e.g. "
+                            "--gin_bindings='train_eval.iterations=50'")
+
+
+def _define_engine_flags():
+  flags.DEFINE_enum("backend", "ray", ["ray", "inprocess"],
+                    "ray: units as Ray tasks (a local Ray, or --ray_address); inprocess: one by one "
+                    "in this process, for debugging (the same results).")
+  flags.DEFINE_integer("workers", None, "Units run at once on a local Ray (default: the machine's cores).",
+                       lower_bound=1)
+  flags.DEFINE_string("ray_address", None, "A running Ray cluster to use (e.g. 10.0.0.5:6379; README); "
+                      "default: a local Ray started and stopped with this command.")
+
+
+def _define_reuse_flag():
+  define_repeatable_list("reuse_units_from",
+                         "Root dirs of earlier runs: a unit finished there with the same identity (kind, "
+                         "env, method, seed, settings with their defaults, package versions, training "
+                         "code version, deps) is hard-linked into root_dir instead of trained.")
+
+
+def define_main_flags():
+  """bin/spam_main's flags: one source -> target experiment."""
+  _declare_verbosity()
+  flags.DEFINE_string("source", "CartPole-v1", "Source task S: a gymnasium env id.")
+  flags.DEFINE_string("target", "InvertedPendulum-v4", "Target task T: a gymnasium env id.")
+  flags.DEFINE_string("root_dir", None, "Output folder (default: runs/<source>_to_<target>); a rerun "
+                      "resumes it.")
+  flags.DEFINE_string("seeds", "3", SEEDS_HELP)
+  define_repeatable_list("methods", "Start-point methods to train f2 from (spam_tf/spam/start_points.py): "
+                         "scratch, spam, copy, prune, relu, relu_prune, noise, and genome, genome_mean, "
+                         "genome_sample, zoo_mean (they train a zoo of 20 more experts). Default: scratch, spam, "
+                         "relu_prune (SPAM, training from scratch, and the expert with SPAM's zeros and no "
+                         "autoencoder).")
+  flags.DEFINE_string("source_expert_dir", None,
+                      "The root_dir of an earlier run whose source experts to use instead of training them.")
+  _define_gin_flags("")
+  _define_engine_flags()
+
+
+def define_sweep_flags():
+  """bin/spam_sweep's flags: a sweep file's experiments."""
+  _declare_verbosity()
+  _define_required_string("sweep", "A sweep file, e.g. configs/sweeps/paper.gin.")
+  _define_required_string("root_dir", "Output folder of this sweep (one sweep per root_dir; a rerun resumes).")
+  flags.DEFINE_string("seeds", None, SEEDS_HELP + " Default: the sweep file's sweep.seeds.")
+  define_repeatable_list("experiments",
+                         "Run only the sweep's experiments whose names match these shell patterns "
+                         "(e.g. 'cp_to_ip_*'); default: all.")
+  _define_reuse_flag()
+  flags.DEFINE_boolean("accept_stale_units", False,
+                       "With --reuse_units_from: also link units trained there under other settings "
+                       "(defaults, package versions, training code); the report lists them.")
+  _define_gin_flags(", after each experiment's own")
+  _define_engine_flags()
+
+
+def define_learners_flags():
+  """bin/spam_learners' flags: candidate learners x envs x seeds from scratch."""
+  _declare_verbosity()
+  flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to train on.")
+  flags.DEFINE_list("candidates", None, "Candidates (spam_tf/running/learners.py CANDIDATES); default: all.")
+  flags.DEFINE_string("seeds", "3", SEEDS_HELP)
+  flags.DEFINE_string("root_dir", os.path.join("runs", "learners"), "Output folder; a rerun resumes it.")
+  _define_reuse_flag()
+  _define_gin_flags("")
+  _define_engine_flags()
+
+
+def define_eval_flags():
+  """bin/spam_eval's flags: one exported policy on an env."""
+  _declare_verbosity()
+  _define_required_string("saved_model", "A policy a run exported: <root_dir>/ plus a 'saved_model' path "
+                          "that its summary.json lists.")
+  flags.DEFINE_string("env", None, "Env id (default: the one in the result.json beside the SavedModel).")
+  flags.DEFINE_integer("episodes", 10, "Greedy episodes to run.", lower_bound=1)
+  flags.DEFINE_integer("seed", 0, "Env seed: episode i's env is reset with a seed derived from it.",
+                       lower_bound=0)
+  flags.DEFINE_string("json", None, "Also write the results as JSON to this path.")
+
+
+def define_report_flags():
+  """bin/spam_report's flags: REPORT.md from a finished root."""
+  _declare_verbosity()
+  _define_required_string("root_dir", "A finished run's root_dir (it holds summary.json).")
+  flags.DEFINE_string("out_dir", None, "Where REPORT.md and its figures go (default: <root_dir>/report).")
+  flags.DEFINE_integer("bootstrap_reps", 2000, "Bootstrap resamples per interval.", lower_bound=100)
+  flags.DEFINE_string("tuning_root_dir", None,
+                      "The same genome sweep on other seeds: each pair's compression-based start is "
+                      "picked there and judged on root_dir's seeds.")
+
+
+def define_bench_flags():
+  """bin/spam_bench's flags: what to measure, and the training shape it measures."""
+  _declare_verbosity()
+  flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to measure.")
+  flags.DEFINE_integer("rounds", 21, "Pairs of (raw round of batch_steps steps, collection iteration); "
+                       "the median pair's ratio is reported.", lower_bound=1)
+  flags.DEFINE_integer("split_iterations", 4, "train_eval iterations for the collect/train/eval split.")
+  flags.DEFINE_enum("pipeline", "smoke", ["none", "smoke", "default"],
+                    "Time a bin/spam_main run: none, configs/smoke.gin (3 seeds), or the default experiment.")
+  flags.DEFINE_list("scaling_seeds", ["1", "2", "4"], "Seed counts for the wall-time scaling rows (smoke size); empty: skip.")
+  flags.DEFINE_list("scaling_batch_steps", ["1000", "5000", "10000"],
+                    "Batch sizes for the per-iteration scaling rows; empty: skip.")
+  flags.DEFINE_enum("sweeps", "smoke", ["none", "smoke", "paper"],
+                    "Time the sweep engine: the smoke sweep in-process, on Ray with 1 and 2 workers "
+                    "(Ray's overhead, scaling), or the full paper sweep on Ray (about 1.5 hours here).")
+  flags.DEFINE_string("sweep_root", None, "Also report the unit costs of a finished sweep's root_dir.")
+  flags.DEFINE_string("json", None, "Also write the results as JSON to this path.")
+  _define_gin_flags(" (the training shape it measures)")
 
 
 def parse_seeds(text):
@@ -74,9 +192,12 @@ def run_main(main_fn):
   """absl app.run with a clean terminal (spam_tf.terminal.console) and user errors reduced to
   one line on stderr and exit code 1."""
   def wrapped(argv):
+    if len(argv) > 1:  # no binary takes any (a flag's value after a space is parsed with it)
+      console.err(f"error: unexpected arguments: {' '.join(argv[1:])}")
+      return 1
     console.setup(FLAGS.verbosity)  # before TensorFlow loads: main_fn imports it
     try:
-      return main_fn(argv)
+      return main_fn()
     except KeyboardInterrupt:
       console.err("interrupted: rerun the same command to resume")
       return 130
@@ -92,24 +213,27 @@ def run_main(main_fn):
 
 
 def _parse_flags(argv):
-  """absl's parser, with a bad flag as one line (absl prints two, the first 'FATAL')."""
+  """absl's parser, with a bad flag as one line (absl prints two, the first 'FATAL'; a line
+  per missing required flag)."""
   try:
     return FLAGS(argv)
   except flags.Error as e:
-    sys.stderr.write(f"error: {e}\n")
+    # Required flags are checked once the others parsed (else absl raised before marking
+    # the flags parsed), and are missing only if still None.
+    missing = [f"--{name}" for name in _REQUIRED if FLAGS.is_parsed() and FLAGS[name].value is None]
+    message = f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required" if missing else str(e)
+    sys.stderr.write(f"error: {'; '.join(line.strip() for line in message.splitlines())}\n")
     sys.exit(1)
 
 
-def spam_main(argv):
-  if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+def spam_main():
   seeds = parse_seeds(FLAGS.seeds)
   root_dir = FLAGS.root_dir or os.path.join("runs", f"{FLAGS.source}_to_{FLAGS.target}")
   with _engine_session():
     from spam_tf.running import experiment, summary as summary_lib, sweep  # heavy (TensorFlow)
     summary = sweep.run_single(FLAGS.source, FLAGS.target, root_dir, seeds, FLAGS.gin_file,
                                FLAGS.gin_bindings, FLAGS.source_expert_dir,
-                               repeatable_list("methods") or experiment.DEFAULT_METHODS,
+                               repeatable_list("methods") or experiment.MAIN_METHODS,
                                **_engine_args())
   console.out(summary_lib.table(summary) + "\n" + sweep.footer(root_dir, summary))
   return 0
@@ -125,13 +249,6 @@ def _engine_session():
   return engine.session(**_engine_args())
 
 
-def _define_reuse_flag():
-  define_repeatable_list("reuse_units_from",
-                         "Root dirs of earlier sweeps: a unit finished there with the same identity (kind, "
-                         "env, method, seed, settings with their defaults, package versions, training "
-                         "code version, deps) is hard-linked into root_dir instead of trained.")
-
-
 def _reuse_roots():
   """--reuse_units_from, each checked to hold units."""
   roots = repeatable_list("reuse_units_from")
@@ -141,23 +258,8 @@ def _reuse_roots():
   return roots
 
 
-def define_sweep_flags():
-  flags.DEFINE_string("sweep", None, "A sweep file, e.g. configs/sweeps/paper.gin.")
-  _define_reuse_flag()
-  flags.DEFINE_boolean("accept_stale_units", False,
-                       "With --reuse_units_from: also link units trained there under other settings "
-                       "(defaults, package versions, training code); the report lists them.")
-  define_repeatable_list("experiments",
-                         "Run only the sweep's experiments whose names match these shell patterns "
-                         "(e.g. 'cp_to_ip_*'); default: all.")
-  flags.mark_flag_as_required("sweep")
-  flags.mark_flag_as_required("root_dir")
-
-
-def spam_sweep(argv):
-  if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  seeds = parse_seeds(FLAGS.seeds) if FLAGS["seeds"].present else None
+def spam_sweep():
+  seeds = parse_seeds(FLAGS.seeds) if FLAGS.seeds is not None else None
   reuse_from = _reuse_roots()
   with _engine_session():
     from spam_tf.running import summary as summary_lib, sweep  # heavy import (TensorFlow)
@@ -170,97 +272,34 @@ def spam_sweep(argv):
   return 0
 
 
-def define_bench_flags():
-  flags.DEFINE_string("json", None, "Also write the results as JSON to this path.")
-  flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to measure.")
-  flags.DEFINE_integer("rounds", 21, "Pairs of (raw round of batch_steps steps, collection iteration); "
-                       "the median pair's ratio is reported.", lower_bound=1)
-  flags.DEFINE_integer("split_iterations", 4, "train_eval iterations for the collect/train/eval split.")
-  flags.DEFINE_enum("pipeline", "smoke", ["none", "smoke", "default"],
-                    "Time a bin/spam_main run: none, configs/smoke.gin (3 seeds), or the default experiment.")
-  flags.DEFINE_list("scaling_seeds", ["1", "2", "4"], "Seed counts for the wall-time scaling rows (smoke size); empty: skip.")
-  flags.DEFINE_list("scaling_batch_steps", ["1000", "5000", "10000"],
-                    "Batch sizes for the per-iteration scaling rows; empty: skip.")
-  flags.DEFINE_enum("sweeps", "smoke", ["none", "smoke", "paper"],
-                    "Time the sweep engine: the smoke sweep in-process, on Ray with 1 and 2 workers "
-                    "(Ray's overhead, scaling), or the full paper sweep on Ray (about 1.5 hours here).")
-  flags.DEFINE_string("sweep_root", None, "Also report the unit costs of a finished sweep's root_dir.")
-
-
-def spam_bench(argv):
-  if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from spam_tf.running import bench_report, experiment  # heavy import (TensorFlow) after flag parsing
-  experiment.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
-  results = bench_report.run_all(
-      FLAGS.envs, FLAGS.rounds, FLAGS.split_iterations, FLAGS.pipeline,
-      [int(s) for s in FLAGS.scaling_seeds], [int(b) for b in FLAGS.scaling_batch_steps],
-      FLAGS.sweeps, FLAGS.sweep_root)
-  console.out(bench_report.format_table(results))
-  if FLAGS.json:
-    from spam_tf import files
-    files.write_json(FLAGS.json, results)
+def spam_learners():
+  seeds = parse_seeds(FLAGS.seeds)
+  reuse_from = _reuse_roots()
+  with _engine_session():
+    from spam_tf.running import learners  # heavy import (TensorFlow) after flag parsing
+    table = learners.run(FLAGS.root_dir, FLAGS.envs, seeds, FLAGS.candidates or list(learners.CANDIDATES),
+                         FLAGS.gin_file, FLAGS.gin_bindings, reuse_from=reuse_from, **_engine_args())
+  console.out(learners.format_table(table))
   return 0
 
 
-def define_eval_flags():
-  flags.DEFINE_string("saved_model", None,
-                      "A policy a run exported: <root_dir>/ plus a 'saved_models' path of its summary.json.")
-  flags.DEFINE_string("env", None, "Env id (default: the one in the result.json beside the SavedModel).")
-  flags.DEFINE_integer("episodes", 10, "Greedy episodes to run.", lower_bound=1)
-  flags.DEFINE_integer("seed", 0, "Env seed: episode i's env is reset with a seed derived from it.",
-                       lower_bound=0)
-  flags.DEFINE_string("json", None, "Also write the results as JSON to this path.")
-
-
-def spam_eval(argv):
-  if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  if not FLAGS.saved_model:
-    raise ValueError("--saved_model is required")
+def spam_eval():
   from spam_tf.rl import evaluate  # heavy import (TensorFlow) after flag parsing
   results = evaluate.evaluate(FLAGS.saved_model, FLAGS.env, FLAGS.episodes, FLAGS.seed)
   console.out(f"{FLAGS.saved_model} on {results['env_id']}: mean return "
               f"{results['mean_return']:.1f} over {FLAGS.episodes} greedy episodes "
               f"(seed {FLAGS.seed}); returns {results['returns']}")
+  _write_json(results)
+  return 0
+
+
+def _write_json(results):
   if FLAGS.json:
     from spam_tf import files
     files.write_json(FLAGS.json, results)
-  return 0
 
 
-def define_learners_flags():
-  flags.DEFINE_list("envs", ["CartPole-v1", "InvertedPendulum-v4"], "Env ids to train on.")
-  flags.DEFINE_list("candidates", None, "Candidates (spam_tf/running/learners.py CANDIDATES); default: all.")
-  _define_reuse_flag()
-
-
-def spam_learners(argv):
-  if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
-  seeds = parse_seeds(FLAGS.seeds)
-  reuse_from = _reuse_roots()
-  with _engine_session():
-    from spam_tf.running import learners  # heavy import (TensorFlow) after flag parsing
-    table = learners.run(FLAGS.root_dir or os.path.join("runs", "learners"), FLAGS.envs, seeds,
-                         FLAGS.candidates or list(learners.CANDIDATES), FLAGS.gin_file,
-                         FLAGS.gin_bindings, reuse_from=reuse_from, **_engine_args())
-  console.out(learners.format_table(table))
-  return 0
-
-
-def define_report_flags():
-  flags.DEFINE_string("out_dir", None, "Where REPORT.md and its figures go (default: <root_dir>/report).")
-  flags.DEFINE_integer("bootstrap_reps", 2000, "Bootstrap resamples per interval.", lower_bound=100)
-  flags.DEFINE_string("tuning_root_dir", None,
-                      "The same genome sweep on other seeds: each pair's compression-based start is "
-                      "picked there and judged on root_dir's seeds.")
-  flags.mark_flag_as_required("root_dir")
-
-
-def spam_report(argv):
-  if len(argv) > 1:
-    raise ValueError(f"unexpected arguments: {' '.join(argv[1:])}")
+def spam_report():
   if not os.path.isfile(os.path.join(FLAGS.root_dir, "summary.json")):
     raise ValueError(f"no summary.json in {FLAGS.root_dir}: run (or finish) the sweep first")
   from spam_tf.analysis import genome_section, report  # heavy imports (rliable, matplotlib) after flag parsing
@@ -269,4 +308,16 @@ def spam_report(argv):
   path = report.write(FLAGS.root_dir, FLAGS.out_dir or os.path.join(FLAGS.root_dir, "report"),
                       FLAGS.bootstrap_reps, FLAGS.tuning_root_dir)
   console.out(f"report: {path}")
+  return 0
+
+
+def spam_bench():
+  from spam_tf.running import bench_report, experiment  # heavy import (TensorFlow) after flag parsing
+  experiment.parse_gin(FLAGS.gin_file, FLAGS.gin_bindings)
+  results = bench_report.run_all(
+      FLAGS.envs, FLAGS.rounds, FLAGS.split_iterations, FLAGS.pipeline,
+      [int(s) for s in FLAGS.scaling_seeds], [int(b) for b in FLAGS.scaling_batch_steps],
+      FLAGS.sweeps, FLAGS.sweep_root)
+  console.out(bench_report.format_table(results))
+  _write_json(results)
   return 0

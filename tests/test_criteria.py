@@ -9,6 +9,7 @@ import gin
 import numpy as np
 import pytest
 
+from spam_tf.analysis import primary
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import statistics as st
 from spam_tf.analysis import transfer_metrics
@@ -34,11 +35,36 @@ def test_the_criterion_is_gins_else_gymnasiums_else_a_one_line_error():
     criteria.success_criterion("Pendulum-v1")                      # no reward_threshold
 
 
-def test_a_task_without_a_criterion_is_refused_before_anything_runs(tmp_path):
-  experiment = experiment_lib.Experiment("p", "CartPole-v1", "Pendulum-v1")
-  with pytest.raises(experiment_lib.ExperimentError, match="^p: Pendulum-v1 has no reward_threshold"):
-    experiment_lib.plan(experiment, [0], ["scratch"], ["configs/smoke.gin"])
-  assert not os.path.exists(tmp_path / "units")
+def smoke_sweep(pairs):
+  """A smoke-size sweep file's text: scratch and spam, 1 seed, on {name: (source, target)}."""
+  experiments = "".join(f"    {{'name': '{name}', 'source': '{source}', 'target': '{target}'}},\n"
+                        for name, (source, target) in pairs.items())
+  return (f"sweep.experiments = [\n{experiments}]\nsweep.methods = ['scratch', 'spam']\nsweep.seeds = 1\n"
+          "sweep.gin_files = ['configs/smoke.gin']\n")
+
+
+NO_CRITERION = smoke_sweep({"to_chase": ("CartPole-v1", "tests.toy_task:SpamChase-v0"),
+                            "from_pendulum": ("Pendulum-v1", "CartPole-v1")})
+
+
+def test_a_task_without_a_criterion_trains_and_is_judged_by_the_fallback(repo_root, tmp_path, capfd):
+  """Pendulum-v1 and the toy SpamChase have no reward_threshold: as a source a task needs
+  none (its expert's iterations to a criterion are simply None); as a target its runs are
+  judged by the fallback threshold (the median over the experiment's runs of their mean
+  return over the last 10 iterations; where a smoke run's few iterations end no higher than
+  a random policy, the best return a run reached), and the terminal says so in one line."""
+  _, summary = run_sweep_in_process(repo_root, tmp_path, "run", NO_CRITERION)
+  notes = [line for line in capfd.readouterr().err.splitlines() if "has no success criterion" in line]
+  assert len(notes) == 1 and "SpamChase-v0 has no success criterion" in notes[0] and "fallback" in notes[0]
+  to_chase, from_pendulum = summary["experiments"]["to_chase"], summary["experiments"]["from_pendulum"]
+  runs = np.array([to_chase[f"target_{m}"]["eval_returns"][0] for m in ("scratch", "spam")])
+  assert to_chase["tasks"]["target"]["criterion_from"] == "fallback"
+  fallback = np.median(runs[:, -10:].mean(axis=1))
+  expected = fallback if fallback > to_chase["tasks"]["target"]["floor"] else runs.max()
+  assert to_chase["tasks"]["target"]["criterion"] == pytest.approx(expected)
+  assert from_pendulum["tasks"]["source"]["criterion"] is None
+  assert from_pendulum["source_expert"]["iterations_to_convergence"] is None
+  assert from_pendulum["tasks"]["target"]["criterion"] == 475.0
 
 
 def test_the_random_floor_is_a_random_policys_mean_return():
@@ -56,6 +82,43 @@ def test_a_root_measures_a_floor_once_and_refuses_a_criterion_at_or_below_it(tmp
   assert tasks.describe(str(tmp_path), "tests.toy_task:SpamChase-v0", 9.0) == {**first, "criterion": 9.0}
   with pytest.raises(tasks.TaskError, match="at or above the criterion 4"):
     tasks.describe(str(tmp_path), "tests.toy_task:SpamChase-v0", 4.0)
+
+
+def test_a_change_to_the_code_that_collects_the_floor_measures_it_again(tmp_path, monkeypatch):
+  from spam_tf.rl import collect
+  root, env_id = str(tmp_path), "tests.toy_task:SpamChase-v0"
+  first = tasks.describe(root, env_id, 10.0)
+  seen = []
+
+  def median_episode_stats(episodes):
+    """collect.episode_stats as someone might rewrite it: the median return, not the mean."""
+    seen.extend(ep.total_return for ep in episodes)
+    return float(np.median([ep.total_return for ep in episodes])), 10.0, 10 * len(episodes)
+
+  # The floor's mean comes from collect.episode_stats, two calls below random_floor.
+  monkeypatch.setattr(collect, "episode_stats", median_episode_stats)
+  tasks.floor_code.cache_clear()  # as a process of the changed code computes it
+  try:
+    again = tasks.describe(root, env_id, 10.0)
+  finally:
+    tasks.floor_code.cache_clear()
+  assert again["floor_code"] != first["floor_code"]
+  # Measured anew by the changed code, on the same seeded episodes the first floor averaged.
+  assert len(seen) == criteria.FLOOR_EPISODES and first["floor"] == pytest.approx(np.mean(seen))
+  assert again["floor"] == np.median(seen) != first["floor"]
+  assert json.load(open(tmp_path / "tasks" / f"{env_id}.json"))["floor"] == again["floor"]
+
+
+def test_the_floors_code_is_random_floor_and_what_it_calls():
+  sources = tasks.floor_sources()
+  # Read off spam_tf/rl/criteria.py and collect.py by hand: the calls random_floor makes and theirs.
+  for name in ("spam_tf.rl.criteria.random_floor", "spam_tf.rl.collect.EpisodeCollector",
+               "spam_tf.rl.collect.random_actions", "spam_tf.rl.collect.derive_seed",
+               "spam_tf.rl.collect.episode_stats", "spam_tf.rl.collect.Episode", "spam_tf.rl.envs.make",
+               "spam_tf.rl.envs.action_spec"):
+    assert name in sources, name
+  assert "def random_floor(" in sources["spam_tf.rl.criteria.random_floor"]
+  assert not any("train" in name for name in sources)  # training code is not the floor's
 
 
 def test_normalised_scores_have_the_right_sign_for_negative_rewards():
@@ -76,20 +139,18 @@ def acrobot_curves(seeds=10, offset=40.0):
   return scratch, better
 
 
-def test_a_start_better_on_every_seed_is_reported_better_on_a_negative_reward_task():
+def test_a_start_better_on_every_seed_is_reported_faster_on_a_negative_reward_task():
   scratch, better = acrobot_curves()
-  summary = {m: {"eval_returns": c.tolist(), "stochastic_eval_returns": c.tolist()}
-             for m, c in (("scratch", scratch), ("spam", better))}
-  scores = {m: scores_lib.method_scores(summary[m], ACROBOT) for m in summary}
-  rows = scores_lib.comparisons(scores, reps=200)
-  # Higher stochastic AUC on every seed: 10 positive differences, p = 2 / 2^10.
-  assert rows["spam"]["stochastic_vs_scratch"]["verdict"] == "better"
-  assert rows["spam"]["stochastic_vs_scratch"]["mean"] > 0
-  assert rows["spam"]["vs"]["scratch"]["verdict"] == "better"  # reaches -100 sooner on every seed
-  metrics = transfer_metrics.table({"scratch": scratch, "spam": better}, ACROBOT, reps=200)
-  verdicts = {k: v["verdict"] for k, v in metrics["rows"]["spam"]["vs_scratch"].items()}
-  assert verdicts == {"jumpstart": "better", "asymptotic": "better", "total_reward": "better",
-                      "time_to_threshold": "better"}
+  experiment = {"name": "acrobot", "target": "Acrobot-v1", "seeds": list(range(10)), "methods": ["scratch", "spam"],
+                "tasks": {"target": {"criterion": -100.0, "floor": -500.0}}, "primary": [["spam", "scratch"]],
+                **{f"target_{m}": {"eval_returns": c.tolist(), "stochastic_eval_returns": c.tolist(),
+                                   "run_dirs": [f"{m}/{s}" for s in range(10)]}
+                   for m, c in (("scratch", scratch), ("spam", better))}}
+  judged = primary.judge_all({"acrobot": experiment})["acrobot"].comparisons[("spam", "scratch")]
+  # Reaches -100 sooner on every seed: 10 negative differences in iterations, p = 2 / 2^10.
+  assert judged["verdict"] == "better" and judged["mean"] < 0 and judged["p"] == 2 / 1024
+  metrics = transfer_metrics.describe({"scratch": scratch, "spam": better}, ACROBOT, reps=200)
+  assert metrics["spam"]["jumpstart"][0] > 0 and metrics["spam"]["total_reward"][0] > metrics["scratch"]["total_reward"][0]
 
 
 def test_transfer_metrics_by_hand():
@@ -97,49 +158,29 @@ def test_transfer_metrics_by_hand():
   scale = scores_lib.Scale(10.0, 0.0)
   scratch = np.array([[0, 2, 4, 10, 10], [2, 2, 6, 6, 10]], np.float64)
   method = np.array([[4, 10, 10, 10, 10], [2, 4, 10, 8, 8]], np.float64)
-  values = transfer_metrics.per_seed(method, scratch, scale, 10.0, window=2)
+  values = transfer_metrics.per_seed(method, scratch, scale, window=2)
   np.testing.assert_allclose(values["jumpstart"], [0.4, 0.0])
   np.testing.assert_allclose(values["asymptotic"], [1.0, 0.8])
   np.testing.assert_allclose(values["total_reward"], [0.88, 0.64])           # 44/50, 32/50
   np.testing.assert_allclose(values["transfer_ratio"], [0.88 / 0.52, 0.64 / 0.52])  # scratch: 26/50, 26/50
-  np.testing.assert_array_equal(values["time_to_threshold"], [1, 2])
-
-
-def test_the_fallback_threshold_when_scratch_misses_the_criterion():
-  reaches = np.array([[0, 10, 10], [0, 5, 5], [0, 10, 0]], np.float64)  # 2 of 3 reach 10
-  assert transfer_metrics.threshold(reaches, 10.0, window=2) == (10.0, False)
-  misses = np.array([[0, 2, 4], [0, 6, 8], [0, 10, 3]], np.float64)     # 1 of 3 reaches 10
-  # Means of the last 2 iterations: 3, 7, 6.5; their median 6.5.
-  assert transfer_metrics.threshold(misses, 10.0, window=2) == (6.5, True)
 
 
 def test_metrics_that_would_measure_nothing_are_undefined():
   # Scratch never leaves the random policy's level (-500, floor -500): its total reward is 0,
-  # so a ratio to it is undefined; and the return it holds (-500) is where it starts, so a
-  # fallback threshold there would be "reached" by every start at iteration 0.
+  # so a ratio to it is undefined; and the return every run holds (-500) is where it starts,
+  # so a fallback threshold there would be "reached" by every start at iteration 0.
   stuck = np.full((10, 21), -500.0)
   _, better = acrobot_curves()
-  assert transfer_metrics.threshold(stuck, -100.0) == (None, True)
-  tested = transfer_metrics.versus_scratch({"scratch": stuck, "spam": better}, ACROBOT)
-  assert np.isnan(tested["values"]["spam"]["transfer_ratio"]).all()
-  assert np.isnan(tested["values"]["spam"]["time_to_threshold"]).all()
-  assert set(tested["vs_scratch"]["spam"]) == {"jumpstart", "asymptotic", "total_reward"}
-  assert tested["vs_scratch"]["spam"]["total_reward"]["verdict"] == "better"
+  assert st.threshold(stuck, -100.0) == (None, True)
+  values = transfer_metrics.per_seed(better, stuck, ACROBOT)
+  assert np.isnan(values["transfer_ratio"]).all() and (values["total_reward"] > 0).all()
   # Scratch learning on half the seeds only: the ratio is defined on those (AUC >= 0.05).
   mixed = np.vstack([acrobot_curves(5)[0], np.full((5, 21), -500.0)])
-  ratio = transfer_metrics.per_seed(better, mixed, ACROBOT, -100.0)["transfer_ratio"]
+  ratio = transfer_metrics.per_seed(better, mixed, ACROBOT)["transfer_ratio"]
   assert np.isfinite(ratio[:5]).all() and np.isnan(ratio[5:]).all()
 
 
-SWEEP = """
-sweep.experiments = [
-    {'name': 'cp_to_acrobot', 'source': 'CartPole-v1', 'target': 'Acrobot-v1'},
-    {'name': 'acrobot_to_cp', 'source': 'Acrobot-v1', 'target': 'CartPole-v1'},
-]
-sweep.methods = ['scratch', 'spam']
-sweep.seeds = 1
-sweep.gin_files = ['configs/smoke.gin']
-"""
+SWEEP = smoke_sweep({"cp_to_acrobot": ("CartPole-v1", "Acrobot-v1"), "acrobot_to_cp": ("Acrobot-v1", "CartPole-v1")})
 
 
 def test_smoke_runs_with_acrobot_record_its_criterion_and_sensible_normalised_scores(repo_root, tmp_path):
@@ -196,9 +237,10 @@ sweep.gin_files = ['configs/smoke.gin']
 def test_a_criterion_named_for_a_task_no_experiment_runs_gets_a_note():
   # A typo for v1: CartPole-v1 is judged by gymnasium's 475, not the 500 meant.
   plans = [types.SimpleNamespace(criteria={"CartPole-v1": 475.0, "Acrobot-v1": -100.0},
-                                 criteria_named=("CartPole-v0",))]
-  assert experiment_lib.criteria_note(plans) == (
+                                 criteria_named=("CartPole-v0",),
+                                 experiment=types.SimpleNamespace(target="Acrobot-v1"))]
+  assert experiment_lib.criteria_notes(plans) == [
       "note: success_criterion.returns names CartPole-v0, which no experiment here runs; "
-      "the criteria used: Acrobot-v1 -100, CartPole-v1 475")
+      "the criteria used: Acrobot-v1 -100, CartPole-v1 475"]
   plans[0].criteria_named = ("CartPole-v1",)
-  assert experiment_lib.criteria_note(plans) is None
+  assert experiment_lib.criteria_notes(plans) == []

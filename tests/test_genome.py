@@ -205,7 +205,7 @@ def test_a_sweep_reusing_another_roots_finished_units_trains_none_equals_it_and_
   assert_same_results(genome_sweep, reusing_root)
   # The report says where the units came from.
   from spam_tf.analysis import report, scores
-  assert f"{provenance['units']} from `{os.path.basename(genome_sweep)}`" in "\n".join(report._provenance_lines(
+  assert f"{provenance['units']} linked from `{os.path.basename(genome_sweep)}`" in "\n".join(report._provenance_lines(
       provenance, scores.load(reusing_root)[0]))
 
 
@@ -218,11 +218,13 @@ def test_report_has_one_genome_section_for_every_code_size(genome_sweep, repo_ro
                         capture_output=True, text=True, cwd=repo_root, env=user_env(), timeout=300)
   assert proc.returncode == 0 and proc.stderr == "", proc.stderr[-2000:]
   text = (out / "REPORT.md").read_text()
-  assert (out / "genome_genome_4.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert (out / "genome_CartPole_to_InvertedPendulum_by_code_size.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert "## genome_4" not in text and text.count("### CartPole-v1 → InvertedPendulum-v4") == 1
   for start in ("| genome | 4 | 1152x |", "| genome_sample | 4 | 1152x |", "| genome | 8 | 576x |"):
     assert start in text, start
-  assert "compression-based starts" in text
+  assert "Each compression-based start against every start without a genome autoencoder, exploratory" in text
+  # No tuning root and nothing declared primary: the report opens by saying it carries no verdict.
+  assert text.splitlines()[2].startswith("No comparison in this report was declared primary")
 
 
 SHAPES = [(3, 4), (4,), (4, 5), (5,), (5, 2), (2,), (2,)]  # 2 hidden layers, a Gaussian head

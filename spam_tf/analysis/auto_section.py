@@ -3,8 +3,9 @@ spam_tf/spam/auto_map.py): for each (source, target) pair where a start ran with
 what the choice picked on each seed and what it cost in target steps, and the
 iterations to the criterion of every start (the probe's cost included: summary.json's
 curves are delayed by it) beside the same starts unmapped and hand-mapped where the
-report holds them. The paired tests of auto against each of those and against
-scratch are one Holm family per pair.
+report holds them. Its comparisons are exploratory (mean, unadjusted interval, raw
+p) but for the primary ones its experiments declared, whose verdicts are the report's
+answer (spam_tf.analysis.primary).
 """
 import collections
 
@@ -13,8 +14,7 @@ import numpy as np
 from spam_tf.analysis import paired
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import statistics as st
-from spam_tf.analysis import transfer_metrics
-from spam_tf.analysis.text import interval
+from spam_tf.analysis.formats import interval, saved_exploratory, threshold_text
 
 
 def groups(experiments):
@@ -73,7 +73,7 @@ def per_seed_lines(experiment):
   return out + [""]
 
 
-def lines(experiments, reps):
+def lines(experiments, judged, reps):
   """The section's markdown lines ([] when no experiment used the automatic map)."""
   found = groups(experiments)
   if not found:
@@ -90,6 +90,7 @@ def lines(experiments, reps):
          "the run's own iteration k at k + 1), so the iterations below include it, rounded up. A map "
          "is written as the source input each target input reads ('-' flipped, '·' none).", ""]
   for (source, target, criterion), names in found.items():
+    names = [n for n in names if not (judged.get(n) and judged[n].same_as)]  # reported once
     out += [f"### {source} → {target}, criterion {criterion:g}", ""]
     for name in names:
       rows = choice_lines(experiments[name])
@@ -97,45 +98,45 @@ def lines(experiments, reps):
         out += [f"**{name}**, the choices over {len(experiments[name]['seeds'])} seeds:", "",
                 "| start | chosen (seeds) | why (seeds) | cost: charged target steps (iterations) |",
                 "|---|---|---|---|", *rows, "", "Per seed:", "", *per_seed_lines(experiments[name])]
-    out += _speed_lines(experiments, names, reps)
+    out += _speed_lines(experiments, names, judged, reps)
   return out
 
 
-def _speed_lines(experiments, names, reps):
-  """Iterations to the criterion, IQM [95% CI], per experiment and start, then the paired
-  tests of each automatic start against the same start in the other experiments and
-  against scratch (Holm over the pair)."""
+def _automatic(experiment, method):
+  return "auto_map_per_seed" in experiment[f"target_{method}"]
+
+
+def _speed_lines(experiments, names, judged, reps):
+  """Iterations to each experiment's threshold, IQM [95% CI], per experiment and start;
+  then each automatic start against the same start of the pair's other experiments and
+  against scratch: primary where its experiment declared it (the answer has the
+  verdict), else exploratory."""
   methods = list(dict.fromkeys(m for n in names for m in experiments[n]["methods"]))
-  iterations, fallback = {}, False
+  scales = {n: scores_lib.scale_of(experiments[n]) for n in names}
+  out = ["Iterations to each experiment's threshold, IQM [95% CI] (probe cost included):", "",
+         "| experiment | iterations to | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
   for name in names:
-    scale = scores_lib.scale_of(experiments[name])
-    # The transfer matrices' threshold, so both parts of the report judge alike.
-    threshold, fallback = transfer_metrics.threshold(experiments[name]["target_scratch"]["eval_returns"],
-                                                     scale.criterion)
-    for method in experiments[name]["methods"]:
-      iterations[(name, method)] = st.iterations_to_max(experiments[name][f"target_{method}"]["eval_returns"],
-                                                        scale.criterion if threshold is None else threshold)
-  what = (f"the fallback threshold {threshold:g} (scratch reaches the criterion on fewer than half its seeds)"
-          if fallback and threshold is not None else "the criterion")
-  out = [f"Iterations to {what}, IQM [95% CI] (probe cost included):", "",
-         "| experiment | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
-  for name in names:
-    cells = [interval(*st.iqm_interval(iterations[(name, m)], reps)) if (name, m) in iterations else "—"
-             for m in methods]
-    out.append(f"| {name} | " + " | ".join(cells) + " |")
-  family = {}
-  for auto_name in [n for n in names if any("auto_map_per_seed" in experiments[n][f"target_{m}"]
-                                            for m in experiments[n]["methods"])]:
-    for method in experiments[auto_name]["methods"]:
-      if "auto_map_per_seed" not in experiments[auto_name][f"target_{method}"]:
-        continue
+    cells = [interval(*st.iqm_interval(_iterations(experiments[name], m, scales[name]), reps))
+             if m in experiments[name]["methods"] else "—" for m in methods]
+    out.append(f"| {name} | {threshold_text(scales[name])} | " + " | ".join(cells) + " |")
+  out += ["", "Iterations saved by each automatic start (positive: the automatic start is faster), paired over "
+          "seeds, to the threshold of the runs both sides read:", ""]
+  for auto_name in [n for n in names if any(_automatic(experiments[n], m) for m in experiments[n]["methods"])]:
+    declared = judged[auto_name].comparisons if auto_name in judged else {}
+    for method in [m for m in experiments[auto_name]["methods"] if _automatic(experiments[auto_name], m)]:
       for other, reference in [(n, method) for n in names if n != auto_name] + [(auto_name, "scratch")]:
-        if (other, reference) in iterations and experiments[other]["seeds"] == experiments[auto_name]["seeds"]:
-          family[(auto_name, method, other, reference)] = paired.compare(
-              iterations[(auto_name, method)], iterations[(other, reference)])
-  paired.judge(family)
-  out += ["", "Paired differences in iterations (automatic minus the other; negative: the automatic "
-          "map is faster), Holm-corrected over this pair's comparisons:", ""]
-  out += [f"- {auto} {method} vs {other} {reference}: {paired.text(c)}, Holm-adjusted p = "
-          f"{c['p_adjusted']:.3g}: **{c['verdict']}**" for (auto, method, other, reference), c in family.items()]
+        label = reference if other == auto_name else f"{other}/{reference}"
+        if reference not in experiments[other]["methods"] or experiments[other]["seeds"] != experiments[auto_name]["seeds"]:
+          continue
+        if (method, label) in declared:
+          out.append(f"- {auto_name} {method} vs {label}: primary, its verdict in the answer")
+          continue
+        scale = scores_lib.scale_of(experiments[auto_name], pooled_with=() if other == auto_name else (experiments[other],))
+        test = paired.compare(_iterations(experiments[auto_name], method, scale),
+                              _iterations(experiments[other], reference, scale), label=f"{auto_name}: {method} vs {label}")
+        out.append(f"- {auto_name} {method} vs {label}: {saved_exploratory(test)} (exploratory)")
   return out + [""]
+
+
+def _iterations(experiment, method, scale):
+  return st.iterations_to_max(experiment[f"target_{method}"]["eval_returns"], scale.threshold)

@@ -1,77 +1,51 @@
 """bin/spam_report: REPORT.md and PNG figures from a sweep's (or spam_main's) root_dir.
 
-Everything in the report is computed from summary.json and the units' files:
-per-seed scores (spam_tf.analysis.scores), intervals (spam_tf.analysis.statistics),
-tables, figures and generated sentences (tables, figures, text), and the genome
-section (genome_section). The paper's own numbers (../shared/seeds/000_9d4e88c8341d3aa2.txt,
-Tables 1-4), PAPER below, are the only constants.
+Everything in the report is computed from summary.json and the units' files. It opens
+with its answer (answer_section: the primary comparisons each experiment declared
+before its run, judged by spam_tf.analysis.primary: the report's only verdicts), then
+says what made it (provenance), then one section per question: the transfer matrices
+of a study of pairs (matrices), the automatic map (auto_section), each experiment
+(experiment_section, with its sparsity_section) and the genome autoencoder
+(genome_section). Each section module owns its tables, figures and sentences; paired,
+statistics, scores, figures and formats are the primitives below them.
 """
 import collections
 import os
 import re
 
-import numpy as np
-
 import spam_tf
 from spam_tf import files
+from spam_tf.analysis import answer_section
 from spam_tf.analysis import auto_section
-from spam_tf.analysis import figures
+from spam_tf.analysis import experiment_section
 from spam_tf.analysis import genome_section
 from spam_tf.analysis import matrices
 from spam_tf.analysis import paired
+from spam_tf.analysis import primary
 from spam_tf.analysis import scores as scores_lib
 from spam_tf.analysis import statistics as st
-from spam_tf.analysis import tables
-from spam_tf.analysis import text
-from spam_tf.analysis import transfer_metrics
-from spam_tf.analysis.text import interval
 
-PAPER = {
-    "paper_4_1_InvertedPendulum": {"figure": "Fig. 1", "table": "Table 1", "scratch": 88, "spam": 43,
-                                   "zero_ratio": 0.62, "sparsity_ratio": 0.79},
-    "paper_4_1_CartPole": {"figure": "Fig. 2", "table": "Table 1", "scratch": 13, "spam": 4,
-                           "zero_ratio": 0.61, "sparsity_ratio": 0.82},
-    "paper_fig3_long_expert": {"figure": "Fig. 3"},
-    "paper_4_2_transfer": {"figure": "Fig. 4", "table": "Table 3", "scratch": 88, "spam": 25,
-                           "zero_ratio": 0.61, "sparsity_ratio": 0.71},
-    "paper_4_2_mapped": {"figure": "not in the paper (4.2 with an observation map)",
-                         "unmapped": "paper_4_2_transfer"},
-    "paper_4_3_suboptimal": {"figure": "Fig. 5"},
-}
+TITLE = "# SPAM: does an autoencoder-compressed expert give a better starting point?"
 
 
 def write(root_dir, out_dir, reps=st.BOOTSTRAP_REPS, tuning_root_dir=None):
   """Writes out_dir/REPORT.md and its figures; returns the report's path."""
   os.makedirs(out_dir, exist_ok=True)
   experiments, provenance = scores_lib.load(root_dir)
-  lines = ["# SPAM: does an autoencoder-compressed expert give a better starting point?", ""]
+  judged = {**primary.judge_all(experiments), **genome_section.pick_judged(experiments, tuning_root_dir, reps)}
+  lines = [TITLE, ""] + answer_section.lines(experiments, judged)
+  lines += ["## How this report was made", ""]
   lines += _provenance_lines(provenance, experiments) + _code_lines(root_dir, experiments, provenance)
-  lines += matrices.lines(out_dir, experiments) + auto_section.lines(experiments, reps)
+  lines += matrices.lines(out_dir, experiments, judged) + auto_section.lines(experiments, judged, reps)
   short = bool(matrices.studies(experiments))  # a study of many pairs: short sections
-  sections, verdicts, answers = [], [], []
   for name, experiment in experiments.items():
-    if "genome" in experiment:  # one section for all code sizes of a pair, below
-      continue
-    section, verdict, rows = _experiment_section(root_dir, out_dir, name, experiment, reps, short)
-    sections += section
-    if verdict:
-      verdicts.append((name, verdict))
-    if rows is not None and "scratch" in rows:
-      answers.append((name, scores_lib.experiment_scores(experiment)[0], rows))
+    if "genome" not in experiment:  # one section for all code sizes of a pair, below
+      lines += experiment_section.lines(root_dir, out_dir, name, experiment, judged.get(name), reps, short)
   groups = genome_section.genome_groups(experiments)
   if groups:
-    sections += ["## Beyond the paper: a genome autoencoder trained on a zoo of experts", ""]
+    lines += ["## Beyond the paper: a genome autoencoder trained on a zoo of experts", ""]
     for group in groups:
-      sections += genome_section.genome_lines(root_dir, out_dir, group, reps, tuning_root_dir)
-  if answers:
-    lines += ["## The answer", ""] + tables.answer_table(answers, reps)
-  lines += ["## The answer, per experiment", ""] if verdicts else []
-  for name, verdict in verdicts:
-    unmapped = PAPER.get(name, {}).get("unmapped")
-    if unmapped in experiments:
-      verdict = verdict + text.mapping_sentences(experiments[name], experiments[unmapped])
-    lines += [f"**{name}**: " + " ".join(verdict), ""]
-  lines += sections
+      lines += genome_section.genome_lines(root_dir, out_dir, group, reps, tuning_root_dir)
   path = os.path.join(out_dir, "REPORT.md")
   files.write_text(path, without_machine_paths("\n".join(lines) + "\n"))
   return path
@@ -114,78 +88,37 @@ def _run_dirs(summary):
   return []
 
 
+def _wall_time_line(provenance):
+  """'- wall time: 186.3 min over 3 invocations (...)': the whole sweep's, then the last one's share."""
+  invocations = provenance.get("invocations", ())
+  if provenance.get("wall_seconds") is None:
+    return "- wall time: not recorded"
+  total = provenance.get("wall_seconds_all_invocations", provenance["wall_seconds"])
+  reused = collections.Counter()
+  for invocation in invocations:
+    reused.update(invocation.get("units_reused_from", {}))
+  # the other root's name: its path says only where this machine kept it
+  linked = "; ".join(f"{count} linked from `{os.path.basename(os.path.normpath(other))}`"
+                     for other, count in reused.items())
+  return (f"- wall time: {total / 60:.1f} min over {max(len(invocations), 1)} invocation(s) of this root_dir "
+          f"for its {provenance['units']} units" + (f" ({linked})" if linked else ""))
+
+
 def _provenance_lines(provenance, experiments):
   seeds = scores_lib.seeds_of(experiments)
   rates = ", ".join(f"{env} {rate:,.0f} steps/s" for env, rate in
                     provenance.get("raw_env_steps_per_second", {}).items()) or "not recorded"
-  wall = provenance.get("wall_seconds")
-  reused = {}
-  for invocation in provenance.get("invocations", ()):
-    for other, count in invocation.get("units_reused_from", {}).items():
-      reused[other] = reused.get(other, 0) + count
-  trained = (f"; it trained {provenance['units'] - provenance['units_finished_before']} of "
-             f"{provenance['units']} units, the others were finished by earlier invocations"
-             + (" or linked from earlier sweeps' units of the same identity ("
-                # the other root's name: its path says only where this machine kept it
-                + ", ".join(f"{count} from `{os.path.basename(os.path.normpath(other))}`"
-                            for other, count in reused.items()) + ")"
-                if reused else "")
-             if provenance.get("units_finished_before") else "")
   return [
       f"- command: `{provenance.get('command', 'not recorded')}`",
       f"- commit: `{provenance.get('commit', 'not recorded')}`; date: {provenance.get('date', 'not recorded')}",
       f"- seeds: {len(seeds)} ({seeds[0]}..{seeds[-1]}); machine: {provenance.get('cores', '?')} cores; "
       f"raw env step rates at the start: {rates}",
-      f"- wall time of the invocation that completed the sweep: "
-      f"{'not recorded' if wall is None else f'{wall / 60:.1f} min'}{trained}"
-      + (f"; of all {len(provenance['invocations'])} invocations of this root_dir: "
-         f"{provenance['wall_seconds_all_invocations'] / 60:.1f} min"
-         if len(provenance.get("invocations", ())) > 1 else ""),
-      "- scores per seed: iterations to first reach the success criterion (the paper's experiments: "
-      "the task maximum) with the greedy policy (a seed that never does counts as the budget + 1); "
-      "normalised area under the eval curve (the mean over iterations of (return - floor) / "
-      "(criterion - floor), the floor a random policy's mean return; greedy and stochastic); IQMs and probabilities of improvement "
-      "with 95% stratified-bootstrap intervals (rliable); methods share seeds (the same "
-      "initialisation, the same env seeds), so their per-seed differences are paired"]
-
-
-def _experiment_section(root_dir, out_dir, name, experiment, reps, short=False):
-  """An experiment's section: (lines, its verdict sentences, its comparisons' rows); short:
-  without the performance profile and what the autoencoder did to the weights."""
-  paper = PAPER.get(name, {})
-  title = f"{name}: {experiment['source']} → {experiment['target']}"
-  lines = [f"## {title}", "", f"Paper: {paper.get('figure', '—')}" + (f", {paper['table']}" if "table" in paper else ""), ""]
-  figure = f"{name}.png"
-  if not experiment["methods"]:  # experts only (the paper's Figure 3)
-    expert, scale = experiment["source_expert"], scores_lib.scale_of(experiment, "source")
-    figures.curve_figure({"expert": expert["eval_returns"]}, scale,
-                 f"{title}: the expert trained for {len(expert['eval_returns'][0]) - 1} iterations",
-                 os.path.join(out_dir, figure), reps)
-    final = st.final_return(expert["eval_returns"])
-    lines += [f"![{name}]({figure})", "",
-              f"Mean of the last 10 iterations per seed: IQM {interval(*st.iqm_interval(final, reps))}; "
-              f"seeds below the criterion ({scale.criterion:g}) in any of the last 10 iterations: "
-              f"{int(np.sum(np.min(np.asarray(expert['eval_returns'])[:, -10:], axis=1) < scale.criterion))}"
-              f" of {len(final)}.", ""]
-    return lines, None, None
-  scores, scale, budget = scores_lib.experiment_scores(experiment)
-  rows = scores_lib.comparisons(scores, reps)
-  curves = {m: experiment[f"target_{m}"]["eval_returns"] for m in experiment["methods"]}
-  figures.curve_figure(curves, scale, title, os.path.join(out_dir, figure), reps)
-  lines += [f"![{name}]({figure})", ""]
-  if not short:
-    profile = f"{name}_profile.png"
-    figures.profile_figure({m: scores[m]["iterations"] for m in experiment["methods"]}, budget,
-                           f"{name}: fraction of seeds at the criterion by each iteration",
-                           os.path.join(out_dir, profile), reps)
-    lines += [f"![{name}: performance profile]({profile})", ""]
-  lines += [tables.criterion_line(experiment), ""]
-  if "scratch" in paper:
-    lines += tables.paper_table(paper, experiment, scores, rows, scale.criterion)
-  lines += tables.controls_table(rows, budget)
-  if "scratch" in curves and len(curves) > 1:
-    lines += tables.transfer_metrics_table(transfer_metrics.table(curves, scale, reps), budget)
-  verdict = text.verdict_sentences(rows)
-  if "autoencoder" in experiment and not short:
-    lines += tables.reconstruction_lines(root_dir, out_dir, name, experiment, paper, reps)
-  return lines, verdict, rows
+      _wall_time_line(provenance),
+      "- scores per seed: iterations to first reach the experiment's threshold with the greedy policy (the "
+      "success criterion, for the paper's experiments the task maximum; where fewer than half of the "
+      "experiment's runs reach it, the fallback: the median over every run of its mean return over the last 10 "
+      "iterations; a seed that never reaches it counts as the budget + 1); normalised area under the eval "
+      "curve (the mean over iterations of (return - floor) / (criterion - floor), the floor a random policy's "
+      "mean return; greedy and stochastic); IQMs and probabilities of improvement with 95% "
+      "stratified-bootstrap intervals (rliable); methods share seeds (the same initialisation, the same env "
+      "seeds), so their per-seed differences are paired"]

@@ -8,7 +8,7 @@ report: a pure function in spam_tf/analysis/statistics.py and one line in SCORES
 """
 import dataclasses
 import os
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -20,9 +20,17 @@ from spam_tf.analysis import statistics as st
 @dataclasses.dataclass(frozen=True)
 class Scale:
   """How an experiment judges its target's returns (summary.json "tasks"): the success
-  criterion and the random policy's mean return, the 0 of the normalised scale."""
+  criterion and the random policy's mean return, the 0 of the normalised scale; and the
+  return its iterations count to (statistics.threshold: the criterion, or the fallback
+  where fewer than half of the experiment's runs reach it; None: the criterion)."""
   criterion: float
   floor: float
+  fallback: Optional[float] = None
+  unusable_fallback: bool = False  # the fallback would be no higher than the runs' start: the criterion stays
+
+  @property
+  def threshold(self):
+    return self.criterion if self.fallback is None else self.fallback
 
   def normalize(self, returns):
     """(returns - floor) / (criterion - floor), any shape."""
@@ -43,7 +51,7 @@ NO_AUTOENCODER = ("copy", "prune", "relu", "relu_prune", "noise", "zoo_mean")
 
 SCORES = {
     "iterations": Score("iterations IQM [CI]",
-                        lambda greedy, stochastic, scale: st.iterations_to_max(greedy, scale.criterion)),
+                        lambda greedy, stochastic, scale: st.iterations_to_max(greedy, scale.threshold)),
     "auc": Score("AUC IQM [CI]",
                  lambda greedy, stochastic, scale: st.normalized_auc(greedy, scale.criterion, scale.floor), 2),
     "auc_stochastic": Score("AUC stochastic",
@@ -75,14 +83,23 @@ def method_scores(stage_summary, scale):
   return scores
 
 
-def scale_of(experiment, stage="target"):
-  """The Scale of an experiment's target (or source) task, from its summary."""
+def scale_of(experiment, stage="target", pooled_with=()):
+  """The Scale of an experiment's target (or source) task, from its summary; for the
+  target, with the fallback threshold where fewer than half of the runs of its methods
+  (and of the experiments `pooled_with`, for a comparison across experiments) reach the
+  criterion (statistics.threshold)."""
   if "tasks" not in experiment:
     raise ValueError(f"{experiment.get('name', 'an experiment')}: its summary predates success criteria "
                      "and random-policy floors: rerun its bin/spam_sweep (or spam_main) command on the same "
                      "root_dir (finished units are kept) to rewrite summary.json")
   task = experiment["tasks"][stage]
-  return Scale(task["criterion"], task["floor"])
+  if stage != "target" or not experiment["methods"]:
+    return Scale(task["criterion"], task["floor"])
+  curves = [experiment_[f"target_{m}"]["eval_returns"] for experiment_ in (experiment, *pooled_with)
+            for m in experiment_["methods"]]
+  threshold, fallback = st.threshold(np.concatenate(curves), task["criterion"])
+  return Scale(task["criterion"], task["floor"], threshold if fallback else None,
+               unusable_fallback=fallback and threshold is None)
 
 
 def experiment_scores(experiment):
@@ -91,39 +108,3 @@ def experiment_scores(experiment):
   scores = {m: method_scores(experiment[f"target_{m}"], scale) for m in methods}
   budget = len(experiment[f"target_{methods[0]}"]["eval_returns"][0]) - 1
   return scores, scale, budget
-
-
-def references(method, methods):
-  """The starts a method's iterations are tested against: scratch, copy, and for a start
-  made with an autoencoder every start present that uses none (NO_AUTOENCODER)."""
-  found = [r for r in ("scratch", "copy") if r in methods and r != method and method != "scratch"]
-  if method != "scratch" and method not in NO_AUTOENCODER:
-    found += [r for r in methods if r in NO_AUTOENCODER and r not in found]
-  return found
-
-
-def comparisons(scores, reps):
-  """Per method: IQM intervals of every score, its mean start return, P(method beats
-  scratch / copy) and P(spam beats method) (rliable), and its paired tests
-  (spam_tf.analysis.paired), Holm-corrected over all of the experiment's:
-  row["vs"][reference] in iterations to the maximum against each of `references`, and
-  row["stochastic_vs_scratch"] in the stochastic AUC (higher is better)."""
-  rows, family = {}, {}
-  for method, s in scores.items():
-    row = {f"{name}_iqm": st.iqm_interval(s[name], reps) for name in SCORES}
-    row["start_mean"], row["vs"] = float(np.mean(s["start"])), {}
-    for reference in references(method, list(scores)):
-      row["vs"][reference] = family[(method, reference)] = paired.compare(
-          s["iterations"], scores[reference]["iterations"])
-    if "scratch" in scores and method != "scratch":
-      row["stochastic_vs_scratch"] = family[(method, "scratch", "stochastic")] = {
-          **paired.compare(s["auc_stochastic"], scores["scratch"]["auc_stochastic"]), "lower_is_better": False}
-    for reference in ("scratch", "copy"):  # fewer iterations is better: P(X > Y) on negated ones
-      if reference in scores and reference != method:
-        row[f"p_beats_{reference}"] = st.probability_of_improvement(-s["iterations"],
-                                                                    -scores[reference]["iterations"], reps)
-    if "spam" in scores and method != "spam":
-      row["p_spam_beats"] = st.probability_of_improvement(-scores["spam"]["iterations"], -s["iterations"], reps)
-    rows[method] = row
-  paired.judge(family)
-  return rows

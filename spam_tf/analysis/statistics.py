@@ -125,3 +125,18 @@ def reached_by_profile(iterations, budget, reps=BOOTSTRAP_REPS, seed=0):
   profiles, bands = _interval_estimates(  # = create_performance_profile, seeded
       library, scores, lambda x: library.score_distributions(x, -(taus + 0.5)), reps, seed)
   return {m: (profiles[m], bands[m][0], bands[m][1]) for m in iterations}
+
+
+def threshold(curves, criterion, window=10):
+  """(the return a comparison counts iterations to, or None; whether it is the fallback):
+  the criterion, unless fewer than half of the runs reach it; then the median over the
+  runs of their mean return over the last `window` iterations, or None where that is no
+  higher than the runs' median start return (every start would "reach" it at once).
+  curves: [runs, iterations + 1] raw greedy returns, every run of every arm the
+  comparisons read pooled, so the threshold is the same whichever arm a run belongs to
+  (the sign-flip test's exchangeability needs that)."""
+  curves = np.asarray(curves, np.float64)
+  if (curves >= criterion).any(axis=1).mean() >= 0.5:
+    return float(criterion), False
+  fallback = float(np.median(curves[:, -window:].mean(axis=1)))
+  return (fallback if fallback > np.median(curves[:, 0]) else None), True

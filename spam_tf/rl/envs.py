@@ -4,6 +4,7 @@ Any gymnasium env with a 1-D `Box` observation and a `Discrete` or 1-D `Box`
 action works; nothing here looks at env names. Observations become float32,
 `Discrete(n, start)` actions become int64 in [0, n) (shifted back by `start`).
 """
+import importlib
 import warnings
 
 import gymnasium as gym
@@ -34,10 +35,14 @@ def make(env_id: str, max_episode_steps=None) -> gym.Env:
 
 
 def spec_of(env_id: str):
-  """gymnasium's EnvSpec of env_id, with a one-line error for unknown ids."""
+  """gymnasium's EnvSpec of env_id, with a one-line error for unknown ids. An id naming its
+  module ('my_package.tasks:MyTask-v0') imports it first, as gym.make does (gym.spec does not)."""
+  module, _, name = env_id.rpartition(":")
   try:
-    return gym.spec(env_id)
-  except gym.error.Error as e:
+    if module:
+      importlib.import_module(module)
+    return gym.spec(name)
+  except (gym.error.Error, ImportError) as e:
     raise EnvError(f"unknown or unavailable gymnasium env {env_id!r}: {e}") from None
 
 

@@ -38,6 +38,9 @@ from spam_tf.terminal.console import first_line
 
 METHODS = tuple(start_points.METHODS)
 DEFAULT_METHODS = start_points.DEFAULT_METHODS
+# bin/spam_main's (and `make run`'s) default: SPAM, scratch and the control without an
+# autoencoder its primary comparison names, so the default run stays within 10 minutes.
+MAIN_METHODS = ("scratch", "spam", "relu_prune")
 # The control without an autoencoder that SPAM's primary comparison names when an
 # experiment declares none: the first of these it runs (relu_prune has SPAM's zeros
 # without its autoencoder, so it asks most directly whether the compression adds anything).
@@ -61,6 +64,12 @@ class Experiment:
   # a reference a method of this experiment or "<other experiment>/<method>". None: the
   # default (default_primary).
   primary: Optional[Tuple[Tuple[str, str], ...]] = None
+
+  @property
+  def about(self):
+    """How a message about this experiment opens: its name, in a sweep; nothing for
+    bin/spam_main's one experiment (sweep.run_single names it "main"; its user named none)."""
+    return "" if self.name == "main" else f"{self.name}: "
 
 
 @dataclasses.dataclass
@@ -127,17 +136,17 @@ def primary_comparisons(experiment, methods, experiment_names=None):
   found = []
   for entry in declared:
     if isinstance(entry, str) or len(entry) != 2 or not all(isinstance(x, str) for x in entry):
-      raise ExperimentError(f"{experiment.name}: a primary comparison is (method, reference), got {entry!r}")
+      raise ExperimentError(f"{experiment.about}a primary comparison is (method, reference), got {entry!r}")
     method, reference = entry
     other, _, other_method = reference.rpartition("/")
     if method not in methods or (not other and reference not in methods):
-      raise ExperimentError(f"{experiment.name}: primary comparison {method} vs {reference} names a method "
+      raise ExperimentError(f"{experiment.about}primary comparison {method} vs {reference} names a method "
                             f"this experiment does not run ({', '.join(methods)})")
     if other and experiment_names is not None and other not in experiment_names:
-      raise ExperimentError(f"{experiment.name}: primary comparison {method} vs {reference}: no experiment "
+      raise ExperimentError(f"{experiment.about}primary comparison {method} vs {reference}: no experiment "
                             f"{other!r} in this sweep")
     if (other in ("", experiment.name) and (other_method or reference) == method) or (method, reference) in found:
-      raise ExperimentError(f"{experiment.name}: primary comparison {method} vs {reference} is a comparison "
+      raise ExperimentError(f"{experiment.about}primary comparison {method} vs {reference} is a comparison "
                             "with itself or declared twice")
     found.append((method, reference))
   return found
@@ -181,24 +190,36 @@ def plan(experiment, seeds, methods, gin_files=(), gin_bindings=()):
 
 
 def _criteria(experiment):
-  """{env id: success criterion} of the source and the target (spam_tf/rl/criteria.py)."""
-  try:
-    return {env_id: criteria.success_criterion(env_id) for env_id in (experiment.source, experiment.target)}
-  except criteria.CriterionError as e:
-    raise ExperimentError(f"{experiment.name}: {first_line(e)}") from None
+  """{env id: success criterion, or None} of the source and the target
+  (spam_tf/rl/criteria.py). A task with none needs none as a source (nothing judges the
+  expert by it); as a target its runs are judged by the fallback threshold
+  (spam_tf/running/summary.py), and criteria_notes says so."""
+  found = {}
+  for env_id in (experiment.source, experiment.target):
+    try:
+      found[env_id] = criteria.success_criterion(env_id)
+    except criteria.CriterionError:
+      found[env_id] = None
+  return found
 
 
-def criteria_note(plans):
-  """A one-line note when success_criterion.returns names a task no planned experiment runs
-  (a mistyped id leaves its task on gymnasium's threshold), else None. Not an error: one
-  gin file may state the criteria of more tasks than one run uses."""
+def criteria_notes(plans):
+  """One-line notes for the terminal: a target without a success criterion (judged by the
+  fallback threshold), and success_criterion.returns naming a task no planned experiment
+  runs (a mistyped id leaves its task on gymnasium's threshold). Not errors: one gin file
+  may state the criteria of more tasks than one run uses."""
+  targets = sorted({p.experiment.target for p in plans if p.criteria[p.experiment.target] is None})
+  notes = [f"note: {env_id} has no success criterion (no reward_threshold in gymnasium): its runs are judged "
+           "by the fallback threshold, the median over the experiment's runs of their mean return over the last "
+           f"10 iterations; set one with --gin_bindings=\"success_criterion.returns={{'{env_id}': <return>}}\""
+           for env_id in targets]
   tasks = {env_id for p in plans for env_id in p.criteria}
   unused = sorted({name for p in plans for name in p.criteria_named} - tasks)
-  if not unused:
-    return None
-  used = {env_id: c for p in plans for env_id, c in p.criteria.items()}
-  return (f"note: success_criterion.returns names {', '.join(unused)}, which no experiment here runs; "
-          "the criteria used: " + ", ".join(f"{env_id} {c:g}" for env_id, c in sorted(used.items())))
+  if unused:
+    used = {env_id: c for p in plans for env_id, c in p.criteria.items() if c is not None}
+    notes.append(f"note: success_criterion.returns names {', '.join(unused)}, which no experiment here runs; "
+                 "the criteria used: " + ", ".join(f"{env_id} {c:g}" for env_id, c in sorted(used.items())))
+  return notes
 
 
 def _zoo_units(experiment, seeds, config_text):
@@ -209,7 +230,7 @@ def _zoo_units(experiment, seeds, config_text):
   train_seeds, held_out_seeds = genome_lib.zoo()
   overlap = sorted(set(train_seeds + held_out_seeds) & set(seeds))
   if overlap:
-    raise ExperimentError(f"{experiment.name}: zoo seeds {overlap} are also experiment seeds "
+    raise ExperimentError(f"{experiment.about}zoo seeds {overlap} are also experiment seeds "
                           f"(an M* would be in the zoo): raise zoo.first_seed")
   return [units_lib.Unit("expert", experiment.source, s, units_lib.config_for("expert", config_text),
                          identity=identity.of_unit("expert")) for s in train_seeds + held_out_seeds]
@@ -254,13 +275,31 @@ def _check_expert_dir(expert_root, seed, source, expert_identity):
     weights_lib.unflatten(snapshots.load(path, "final"), result["weight_shapes"])
   except Exception as e:  # pylint: disable=broad-except  (json, zip, npz, key or shape trouble)
     raise ExperimentError(f"corrupt source expert at {path}: {first_line(e)}") from None
-  recorded = os.path.join(os.path.dirname(path), units_lib.IDENTITY_FILE)
-  differences = identity.differences(files.read_json(recorded)["identity"] if os.path.isfile(recorded) else None,
-                                     expert_identity)
+  differences = _settings_differences(os.path.dirname(path), seed, source, expert_identity)
   if differences:
     raise ExperimentError(f"the source expert at {path} was trained under other settings "
                           f"({'; '.join(differences[:3])}): train the experts here instead")
   return path
+
+
+def _settings_differences(family_dir, seed, source, expert_identity):
+  """What differs between the expert family in family_dir and the one this run would make:
+  its identity (identity.json), else the bindings that reach it (config.gin: its folder's
+  hash covers them), else that hash itself; [] when it is this run's."""
+  recorded = os.path.join(family_dir, units_lib.IDENTITY_FILE)
+  differences = identity.differences(files.read_json(recorded)["identity"] if os.path.isfile(recorded) else None,
+                                     expert_identity)
+  config = units_lib.config_for("expert", gin.config_str())
+  expected = os.path.basename(units_lib.Unit("expert", source, seed, config, identity=expert_identity).family)
+  found = os.path.basename(family_dir)
+  if differences or found == expected:
+    return differences
+  config_path = os.path.join(family_dir, "config.gin")
+  if not os.path.isfile(config_path):
+    return [f"its folder {found} has no config.gin"]
+  with open(config_path) as f:
+    return (identity.binding_differences(f.read(), config)
+            or [f"its folder's hash {found} is not this run's {expected}"])
 
 
 def check_transfer(source, target, expert_results):

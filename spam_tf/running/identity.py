@@ -4,7 +4,11 @@ A unit's folder (spam_tf/running/units.py) is a hash of its kind, env, method, s
 its deps' identities, the gin bindings that reach it, and of this module's part:
   effective configuration  every parameter of every configurable the unit's code reads,
                            with the value it reads there (the binding in its gin scope,
-                           else the code's default): a changed default changes it;
+                           else the code's default): a changed default changes it; gin
+                           macros (%NAME) and constants as the values they stand for; and
+                           the bindings of other packages' configurables (TF-Agents,
+                           Keras) that the unit's config holds (their defaults are the
+                           package's: its version covers them);
   versions                 of the packages that change numbers (PACKAGES);
   training code            TRAINING_CODE_VERSION, bumped with every change that alters
                            what training produces. tests/test_identity.py trains a golden
@@ -21,11 +25,13 @@ import functools
 import importlib.metadata
 import inspect
 import json
+import re
 import subprocess
 
 import gin
 
 import spam_tf
+from spam_tf.running import units
 
 TRAINING_CODE_VERSION = 1
 # TensorFlow Probability holds the policies' distributions (the loss's log-probabilities),
@@ -70,10 +76,41 @@ def effective_config(parts):
       defaults = {p: v.default for p, v in inspect.signature(functions[name]).parameters.items()
                   if v.default is not inspect.Parameter.empty and p not in _NOT_SETTINGS}
       with (gin.config_scope(scope) if scope else contextlib.nullcontext()):
-        # References (@name) stay as gin writes them: resolved, a repr could hold an address.
-        config[f"{scope}/{name}" if scope else name] = {**defaults,
-                                                        **gin.get_bindings(name, resolve_references=False)}
+        bindings = {p: resolved(v) for p, v in gin.get_bindings(name, resolve_references=False).items()}
+        config[f"{scope}/{name}" if scope else name] = {**defaults, **bindings}
   return dict(sorted(config.items()))
+
+
+def resolved(value):
+  """value with every gin macro (%NAME) and constant replaced by what it stands for, in
+  lists, tuples and dicts too: `%LR` bound to 0.005 or to 0.007 are two settings. References
+  to configurables (@name) stay as gin writes them: called or resolved, a repr could hold an
+  address; their own bindings are sections of the config (a third-party one: `third_party`)."""
+  if isinstance(value, gin.config.ConfigurableReference) and value.evaluate:
+    name = "/".join(value.scopes)
+    if value.configurable.selector == "gin.macro":
+      return resolved(gin.query_parameter(f"{name}/gin.macro.value"))
+    if value.configurable.selector == "gin.constant":
+      return resolved(gin.query_parameter(name))
+  if type(value) in (list, tuple):
+    return type(value)(resolved(v) for v in value)
+  if isinstance(value, dict):
+    return {k: resolved(v) for k, v in value.items()}
+  return value
+
+
+def third_party(config_text):
+  """{scope/configurable: its bindings, macros resolved} of every configurable of another
+  package (TF-Agents, Keras, ...) that config_text (a unit's part of gin.config_str())
+  binds: a unit's code reaches them through the networks and agents it builds."""
+  found = {}
+  for scope, name, _ in units.sections(config_text):
+    if not name or gin.get_configurable(name).__module__.split(".")[0] == "spam_tf":
+      continue
+    selector = f"{scope}/{name}" if scope else name
+    found[selector] = {p: resolved(v) for p, v in
+                       gin.get_bindings(selector, resolve_references=False, inherit_scopes=False).items()}
+  return found
 
 
 def of_unit(kind, reads=None):
@@ -81,12 +118,13 @@ def of_unit(kind, reads=None):
   source with what its start point `reads` (spam_tf.spam.start_points.reads)."""
   parts = {"expert": [("train", "source")], "autoencoder": [("autoencoder", None)],
            "genome": [("genome", None)], "target": [("train", "target")]}[kind]
+  unit_reads = None
   if kind == "target" and reads is not None:
-    parts = parts + [("transfer", "target"), (reads, None)]
+    parts, unit_reads = parts + [("transfer", "target"), (reads, None)], ("transfer", reads)
     with gin.config_scope("target"):  # the automatic map's settings, and only its units'
       if gin.get_bindings("transfer").get("observation_map") == "auto":
         parts.append(("auto_map", "target"))
-  return describe(parts)
+  return describe(parts, third_party(units.config_for(kind, gin.config_str(), unit_reads)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -99,10 +137,12 @@ def versions():
   return {package: _installed(package) for package in PACKAGES}
 
 
-def describe(parts):
+def describe(parts, other_bindings=None):
   """A unit's identity: {"effective_config", "versions", "training_code"}, as canonical
-  JSON (a string: units are hashable)."""
-  return json.dumps({"effective_config": effective_config(parts), "versions": versions(),
+  JSON (a string: units are hashable). other_bindings: third_party()'s, beside the
+  project's configurables (none: the identity of a unit before they counted)."""
+  config = dict(sorted({**effective_config(parts), **(other_bindings or {})}.items()))
+  return json.dumps({"effective_config": config, "versions": versions(),
                      "training_code": TRAINING_CODE_VERSION}, sort_keys=True, default=repr)
 
 
@@ -117,11 +157,28 @@ def differences(old, new):
       if old["training_code"] != new["training_code"] else []
   found += [f"{p} {old['versions'].get(p)} -> {v}" for p, v in new["versions"].items()
             if old["versions"].get(p) != v]
-  for name, parameters in new["effective_config"].items():
-    before = old["effective_config"].get(name, {})
-    found += [f"{name}.{p} {before.get(p, 'unset')} -> {v}" for p, v in parameters.items()
-              if before.get(p, "unset") != v]
+  for name in dict.fromkeys([*new["effective_config"], *old["effective_config"]]):
+    before, after = old["effective_config"].get(name, {}), new["effective_config"].get(name, {})
+    found += [f"{name}.{p} {before.get(p, 'unset')} -> {after.get(p, 'unset')}"
+              for p in dict.fromkeys([*after, *before]) if before.get(p, "unset") != after.get(p, "unset")]
   return found
+
+
+def binding_differences(old_text, new_text):
+  """What differs between two configs as gin.config_str() writes them (a unit family's
+  config.gin), as phrases ('source/train_eval.iterations 3 -> 5', 'a.b unset -> 1')."""
+  def bindings(text):
+    found, key = {}, None
+    for line in text.splitlines():
+      match = re.match(r"^([\w./]+) = (.*)$", line)
+      if match:
+        key, found[match.group(1)] = match.group(1), match.group(2).strip()
+      elif key and line.strip() and not line.startswith("#"):  # a value continued on this line
+        found[key] += " " + line.strip()
+    return found
+  old, new = bindings(old_text), bindings(new_text)
+  return [f"{k} {old.get(k, 'unset')} -> {new.get(k, 'unset')}" for k in dict.fromkeys([*new, *old])
+          if old.get(k) != new.get(k)]
 
 
 def code_state():

@@ -27,7 +27,8 @@ from spam_tf.spam import auto_map
 
 def _stage_summary(results, criterion):
   """Aggregates per-seed train results (list over seeds) into one summary object, judged
-  by the experiment's success criterion (not the one each unit logged)."""
+  by the experiment's success criterion (not the one each unit logged; None: a source
+  task without one, whose iterations to it are None)."""
   eval_iterations = results[0]["eval_iterations"]
   delays = [start_cost_iterations(r) for r in results]
   eval_returns = [curves.delayed(eval_iterations, r["eval_returns"], d) for r, d in zip(results, delays)]
@@ -36,8 +37,10 @@ def _stage_summary(results, criterion):
   return {
       "env_id": results[0]["env_id"],
       "criterion": criterion,
-      "iterations_to_convergence": curves.iterations_to_convergence(eval_iterations, eval_returns, criterion),
-      "iterations_to_convergence_per_seed": [curves.first_reaching(eval_iterations, r, criterion)
+      "iterations_to_convergence": (None if criterion is None else
+                                    curves.iterations_to_convergence(eval_iterations, eval_returns, criterion)),
+      "iterations_to_convergence_per_seed": [None if criterion is None else
+                                             curves.first_reaching(eval_iterations, r, criterion)
                                              for r in eval_returns],
       "final_eval_return": float(np.mean([r["final_eval_return"] for r in results])),
       "final_eval_return_per_seed": [r["final_eval_return"] for r in results],
@@ -95,6 +98,8 @@ def summarize(root_dir, plan, results, tasks):
   seeds, methods = plan.seeds, plan.methods
   source, target = plan.experiment.source, plan.experiment.target
   experts = [results[plan.experts[s]] for s in seeds]
+  if tasks[target]["criterion"] is None:
+    tasks = {**tasks, target: _fallback_criterion(plan, results, tasks[target])}
   summary = {"name": plan.experiment.name, "source": source, "target": target,
              "seeds": list(seeds), "methods": list(methods), "gin_files": list(plan.experiment.gin_files),
              "primary": [list(c) for c in experiment_lib.primary_comparisons(plan.experiment, methods)],
@@ -126,6 +131,20 @@ def summarize(root_dir, plan, results, tasks):
   return summary
 
 
+def _fallback_criterion(plan, results, task):
+  """A target task without a success criterion, judged by the fallback threshold of its
+  experiment's runs (as statistics.threshold's: the median over every run of every method
+  of its mean greedy return over the last 10 iterations), or, where that is no higher than
+  a random policy (runs too short to learn), the best greedy return any run reached:
+  describe()'s dict with that criterion and "criterion_from": "fallback"."""
+  runs = np.asarray([results[u]["target"]["eval_returns"] for u in plan.targets.values()], np.float64)
+  for criterion in (float(np.median(runs[:, -10:].mean(axis=1))), float(runs.max())):
+    if criterion > task["floor"]:
+      return {**task, "criterion": criterion, "criterion_from": "fallback"}
+  raise ValueError(f"{plan.experiment.target} has no success criterion and no run returned more than a random "
+                   "policy: set one with success_criterion.returns (the finished runs are kept)")
+
+
 def write_events(root_dir, summary):
   """The experiment's own TensorBoard run, logs/experiments/<name>: its tasks' criteria and
   floors (Task/...), and each method's mean normalised greedy eval return per iteration
@@ -140,7 +159,8 @@ def write_events(root_dir, summary):
     writer = tf.summary.create_file_writer(log_dir)
     with writer.as_default():
       for stage, task in summary["tasks"].items():
-        tf.summary.scalar(f"Task/{stage.title()}Criterion", task["criterion"], step=0)
+        if task["criterion"] is not None:  # a source task without one
+          tf.summary.scalar(f"Task/{stage.title()}Criterion", task["criterion"], step=0)
         tf.summary.scalar(f"Task/{stage.title()}RandomFloor", task["floor"], step=0)
       for method in summary["methods"]:
         mean = np.mean(summary[f"target_{method}"]["eval_returns"], axis=0)
@@ -181,7 +201,9 @@ def table(summary):
                 f"{per_seed:>18s} {s['final_eval_return']:13.1f} "
                 f"{s['final_stochastic_eval_return']:12.1f}")
   rows.append("success criteria: " + "; ".join(
-      f"{t['env_id']} {t['criterion']:g} (a random policy: {t['floor']:.1f})"
+      f"{t['env_id']} " + ("none" if t["criterion"] is None else f"{t['criterion']:g}")
+      + (" (a fallback: the task has none)" if t.get("criterion_from") == "fallback" else "")
+      + f" (a random policy: {t['floor']:.1f})"
       for stage, t in summary["tasks"].items() if stage == "target" or t["env_id"] != summary["target"]))
   if "autoencoder" in summary:
     ae = summary["autoencoder"]

@@ -5,10 +5,12 @@ A sweep file (configs/sweeps/*.gin) binds
                      gin_bindings (the experiment's config), methods (default: the sweep's)
                      and primary: the comparisons that carry verdicts, declared before the
                      run, [(method, reference)], a reference a method of the experiment or
-                     '<experiment>/<method>' (default: experiment.default_primary);
+                     '<experiment>/<method>' (default: sweep.primary, else
+                     experiment.default_primary);
   sweep.methods      the start-point methods (default: start_points.DEFAULT_METHODS, the
                      paper's and its controls; the genome methods are named explicitly);
   sweep.seeds        how many seeds (0..N-1; bin/spam_sweep --seeds overrides);
+  sweep.primary      the primary comparisons of every experiment that names none;
   sweep.gin_files, sweep.gin_bindings   applied to every experiment after its own
                      (e.g. configs/smoke.gin for a tiny version of the same sweep).
 bin/spam_main runs a sweep of one experiment made from its flags.
@@ -59,9 +61,9 @@ _EXPERIMENT_KEYS = {"name", "source", "target", "gin_files", "gin_bindings", "me
 
 
 @gin.configurable("sweep")
-def _sweep(experiments=(), methods=METHODS, seeds=10, gin_files=(), gin_bindings=()):
+def _sweep(experiments=(), methods=METHODS, seeds=10, gin_files=(), gin_bindings=(), primary=None):
   return {"experiments": list(experiments), "methods": list(methods), "seeds": seeds,
-          "gin_files": list(gin_files), "gin_bindings": list(gin_bindings)}
+          "gin_files": list(gin_files), "gin_bindings": list(gin_bindings), "primary": primary}
 
 
 def load(path, seeds=None):
@@ -79,7 +81,7 @@ def load(path, seeds=None):
         or set(entry) - _EXPERIMENT_KEYS:
       raise ExperimentError(f"{path}: each experiment is a dict with name, source, target and "
                             f"optionally gin_files, gin_bindings, methods, primary; got {entry!r}")
-    methods, primary = entry.get("methods"), entry.get("primary")
+    methods, primary = entry.get("methods"), entry.get("primary", spec["primary"])
     experiments.append(Experiment(entry["name"], entry["source"], entry["target"],
                                   tuple(entry.get("gin_files", ())),
                                   tuple(entry.get("gin_bindings", ())),
@@ -117,8 +119,7 @@ def run(root_dir, experiments, seeds, methods=METHODS, gin_files=(), gin_binding
   are linked in instead of trained (spam_tf.running.reuse); accept_stale: link those
   trained there under other settings too (recorded in provenance)."""
   plans = [experiment_lib.plan(e, seeds, methods, gin_files, gin_bindings) for e in experiments]
-  note = experiment_lib.criteria_note(plans)
-  if note:
+  for note in experiment_lib.criteria_notes(plans):
     console.err(note)
   names = [e.name for e in experiments]
   if len(set(names)) != len(names):
@@ -267,6 +268,21 @@ def run_single(source, target, root_dir, seeds, gin_files=(), gin_bindings=(),
 
 
 def footer(root_dir, summary):
-  return "\n".join([f"summary: {os.path.join(root_dir, 'summary.json')}   "
+  """What the terminal shows after the summary table: what these seeds can tell, and where
+  the summary, the log and the TensorBoard runs are."""
+  return "\n".join([seeds_note(root_dir, len(summary["seeds"])),
+                    f"summary: {os.path.join(root_dir, 'summary.json')}   "
                     f"log: {os.path.join(root_dir, summary['log'])}",
-                    f"TensorBoard: tensorboard --logdir {os.path.join(root_dir, 'logs')}"])
+                    f"TensorBoard: .venv/bin/tensorboard --logdir {os.path.join(root_dir, 'logs')}"])
+
+
+def seeds_note(root_dir, seeds):
+  """One line on what `seeds` seeds can tell: these numbers describe the runs; verdicts come
+  from bin/spam_report's paired tests, which need at least 6 seeds to reject anything (the
+  smallest sign-flip p-value is 2 / 2^n) and about 10 to find a shift of one standard
+  deviation of the paired differences 4 times in 5."""
+  if seeds < 6:
+    return (f"{seeds} seeds: these numbers describe the runs and carry no verdict (a paired test needs at least 6 "
+            f"seeds, about 10 to find a typical difference): add seeds with --seeds=20 on the same root_dir, then "
+            f"bin/spam_report --root_dir={root_dir}")
+  return f"{seeds} seeds: verdicts on the declared comparisons: bin/spam_report --root_dir={root_dir}"
