@@ -473,7 +473,8 @@ def test_every_start_point_method_end_to_end(smoke_run, repo_root, tmp_path):
   root, _, _ = smoke_run
   new_root = str(tmp_path / "methods")
   proc = spam_main(repo_root, "--source=CartPole-v1", "--target=CartPole-v1", f"--root_dir={new_root}",
-                   "--seeds=1", "--gin_file=configs/smoke.gin", f"--source_expert_dir={root}", *IN_PROCESS)
+                   "--seeds=1", "--gin_file=configs/smoke.gin", f"--source_expert_dir={root}",
+                   "--methods=scratch,spam,copy,prune,relu,relu_prune,noise", *IN_PROCESS)
   out, err = proc.communicate(timeout=600)
   assert proc.returncode == 0, err[-2000:]
   summary = json.load(open(os.path.join(new_root, "summary.json")))

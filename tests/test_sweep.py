@@ -352,11 +352,12 @@ def test_report_of_the_smoke_sweep_runs_from_its_root(ray_sweep, repo_root, tmp_
   text = (out / "REPORT.md").read_text()
   summary = json.load(open(os.path.join(root, "summary.json")))
   for name in summary["experiments"]:
-    assert f"![{name}]({name}.png)" in text and f"## {name}:" in text
-    for figure in (f"{name}.png", f"{name}_profile.png"):
+    assert f"]({name}_curves.png)" in text and f"## {name}:" in text
+    for figure in (f"{name}_curves.png", f"{name}_profile.png"):
       assert (out / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  assert (out / "cartpole_compression_sparsity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-  assert summary["provenance"]["commit"] in text and "**cartpole_compression**: SPAM" in text
+  assert (out / "cartpole_compression_sparsity_along_f2.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  # The answer opens the report: the smoke sweep file's default primary comparisons (2 seeds: no verdict).
+  assert summary["provenance"]["commit"] in text and "| cartpole_compression | `spam` vs `scratch` |" in text
   # The sparsity table has a row per iteration the SPAM units kept weights after (1, 2; 3 is final).
   kept = [np.load(os.path.join(root, d, "policy_weights.npz")) for d in
           summary["experiments"]["cartpole_compression"]["target_spam"]["run_dirs"]]

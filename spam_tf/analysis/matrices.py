@@ -170,7 +170,7 @@ def figure(found, sources, targets, metric, path):
   fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label=title.replace(" (", "\n("),
                extend={(True, True): "both", (True, False): "max", (False, True): "min"}.get((above, below), "neither"))
   fig.suptitle(title, fontsize=10)
-  caption = ("* a difference (Holm-corrected paired test, comparisons with a verdict)"
+  caption = ("* a primary comparison against scratch (declared before the run) found a difference"
              + (", † fallback threshold" if metric == "time_to_threshold" else "")
              + f"; ▲/▼ beyond the colour scale ±{bound:.3g} ({CLIP_PERCENTILE}th percentile of |cells|);"
              " outlined: same task")
