@@ -104,10 +104,10 @@ def test_the_report_opens_with_its_answer_from_the_primary_comparisons_only(toy_
   text_, _ = toy_report
   lines = text_.splitlines()
   assert lines[2].startswith("This report answers 2 primary comparisons declared before the runs (8 seeds each;")
-  assert ("Against training from scratch, `spam` reached the threshold faster in 1 (toy (+2.0)) of 1 experiment."
+  assert ("Against training from scratch, `spam` reached the threshold faster in 1 (toy (+2.0)), of 1 experiment."
           in lines[2])
   assert ("Against its control without an autoencoder (`copy`), `spam` reached the threshold faster in 1 "
-          "(toy (+4.0 vs `copy`)) of 1 experiment.") in lines[2]
+          "(toy (+4.0 vs `copy`)), of 1 experiment.") in lines[2]
   # Both comparisons: every seed the same way, p = 2/256, Holm over 2: 0.0156. spam - copy is -4 on
   # every seed, so its adjusted interval has no width.
   assert "| toy | `spam` vs `scratch` | 10 | +2.0 [" in text_ and "| faster (0.016) |  |" in text_
@@ -124,7 +124,7 @@ def test_four_seeds_can_carry_no_verdict(tmp_path):
   text_ = open(report.write(root, str(tmp_path / "out"), reps=200)).read()
   assert "| toy | `spam` vs `scratch` | 10 | +2.0 [unbounded: too few seeds] | no difference (0.25) | " \
          "too few seeds to find any shift |" in text_
-  assert "not distinguishable in 1 (toy (+2.0; too few seeds to find any shift))" in text_
+  assert "with no difference found in 1 (toy (+2.0; too few seeds to find any shift)), of 1" in text_
 
 
 def test_a_unit_shared_by_two_experiments_is_judged_once(tmp_path):

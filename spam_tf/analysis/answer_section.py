@@ -44,11 +44,11 @@ def _sentence(method, kind, rows):
              "control": "its control without an autoencoder (" + ", ".join(
                  sorted({f"`{r[2]}`" for r in rows})) + ")",
              "other": "the other starts its experiments name"}[kind]
-  words = {"better": "faster in", "worse": "slower in", "no difference": "not distinguishable in"}
+  words = {"better": "faster in", "worse": "more slowly in", "no difference": "with no difference found in"}
   parts = [f"{words[v]} {len(by_verdict[v])} ({_listing(by_verdict[v], v == 'no difference')})"
            for v in ("better", "worse", "no difference") if by_verdict[v]]
   return (f"Against {against}, `{method}` reached the threshold " + "; ".join(parts)
-          + f" of {len(rows)} experiment{'s' * (len(rows) > 1)}.")
+          + f", of {len(rows)} experiment{'s' * (len(rows) > 1)}.")
 
 
 def sentences(experiments, judged):
