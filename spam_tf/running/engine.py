@@ -174,7 +174,7 @@ def _start_ray(ray, workers, ray_address):
       raise EngineError(
           f"cannot connect to the Ray cluster at {ray_address} ({text[0] if text else type(e).__name__}); "
           "is it running, and for token authentication are RAY_AUTH_MODE=token and the cluster's "
-          "token set (README)?") from None
+          "token set (WORKSPACE.md, 'Run a sweep on a cluster')?") from None
     return
   # address="local": always a Ray of our own. Without it ray.init joins the cluster that
   # RAY_ADDRESS or the last `ray start` on this machine names (/tmp/ray/ray_current_cluster,
