@@ -61,7 +61,7 @@ def _define_engine_flags():
                     "in this process, for debugging (the same results).")
   flags.DEFINE_integer("workers", None, "Units run at once on a local Ray (default: the machine's cores).",
                        lower_bound=1)
-  flags.DEFINE_string("ray_address", None, "A running Ray cluster to use (e.g. 10.0.0.5:6379; WORKSPACE.md, "Run a sweep on a cluster"); "
+  flags.DEFINE_string("ray_address", None, "A running Ray cluster to use (e.g. 10.0.0.5:6379; WORKSPACE.md, 'Run a sweep on a cluster'); "
                       "default: a local Ray started and stopped with this command.")
 
 
