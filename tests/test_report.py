@@ -339,3 +339,21 @@ def test_the_automatic_map_section_uses_the_fallback_threshold_by_hand(tmp_path)
   assert "| auto | the fallback threshold 0.6 (fewer than half of the runs reach the criterion 10" in text_
   assert "- auto spam vs scratch: primary, its verdict in the answer" in text_
   assert "| auto | `spam` vs `scratch` | 0.6† | -2.0 [-2.0, -2.0] | slower (0.0078) |  |" in text_
+
+
+def test_a_committed_report_judges_each_comparison_once():
+  """Every REPORT.md under docs/results made by today's rules (it opens with its primary
+  comparisons): a verdict appears only in the answer's table, once per comparison."""
+  import glob
+  import re
+  import spam_tf
+  reports = [p for p in glob.glob(os.path.join(spam_tf.REPO_DIR, "docs", "results", "**", "REPORT.md"), recursive=True)
+             if open(p).read().split("\n")[2].startswith("This report answers")]
+  for path in reports:
+    text_ = open(path).read()
+    verdict_rows = [line for line in text_.splitlines() if re.search(r"\| (faster|slower|no difference) \(", line)]
+    keys = [tuple(cell.strip() for cell in line.strip("|").split("|")[:2]) for line in verdict_rows]
+    assert keys and len(keys) == len(set(keys)), path
+    answer = text_[:text_.index("## How this report was made")]
+    assert all(line in answer for line in verdict_rows), path
+    assert not re.search(r"\*\*(better|worse|no difference)\*\*|Holm-adjusted p = ", text_), path
