@@ -349,6 +349,7 @@ def test_a_committed_report_judges_each_comparison_once():
   import spam_tf
   reports = [p for p in glob.glob(os.path.join(spam_tf.REPO_DIR, "docs", "results", "**", "REPORT.md"), recursive=True)
              if open(p).read().split("\n")[2].startswith("This report answers")]
+  assert reports, "no committed report opens with its primary comparisons"
   for path in reports:
     text_ = open(path).read()
     verdict_rows = [line for line in text_.splitlines() if re.search(r"\| (faster|slower|no difference) \(", line)]
