@@ -68,7 +68,7 @@ def _pair(system, dims, seed, steps=None, noise=0.01, drop=0, distractors=0, act
     noise_next = persistence * noise_now + np.sqrt(1 - persistence ** 2) * rng.normal(size=len(states))
     seen, next_seen = np.column_stack([seen, noise_now]), np.column_stack([next_seen, noise_next])
   target = criteria.task_data(seen, next_seen, mapping.action_features((push * action_sign)[:, None], False, 1, "sign"))
-  truth = mapping._complete(tuple(order) + (None,) * distractors, tuple(signs) + (1,) * distractors,
+  truth = mapping.complete(tuple(order) + (None,) * distractors, tuple(signs) + (1,) * distractors,
                             source.model, target.model, "sign")
   return source, target, truth
 
@@ -118,7 +118,7 @@ def test_a_perfect_map_of_4_inputs_into_11_scores_1_and_beats_any_part_of_it():
   observation, full_signs = [None] * 11, [1] * 11
   for i, j, s in zip(inputs, reads, signs):
     observation[i], full_signs[i] = j, int(s)
-  truth = mapping._complete(tuple(observation), tuple(full_signs), source, target, "sign")
+  truth = mapping.complete(tuple(observation), tuple(full_signs), source, target, "sign")
   parts = criteria.subspace_score(truth, source, target, "sign")
   assert (parts.value, parts.cosine, parts.source_coverage) == pytest.approx((1.0, 1.0, 1.0))
   assert parts.outside > 0.5 and mapping.score(truth, source, target, "sign") < 0.7  # the old cap
@@ -248,7 +248,7 @@ def test_a_many_to_one_map_is_found():
   reads, signs = [0, 0, 1], np.array([1, -1, 1])
   target = _model(source.dynamics[np.ix_(reads, reads)] * np.outer(signs, signs),
                   source.action_effect[reads] * signs[:, None])
-  truth = mapping._complete(tuple(reads), tuple(int(s) for s in signs), source, target, "sign")
+  truth = mapping.complete(tuple(reads), tuple(int(s) for s in signs), source, target, "sign")
   (value, found), = map_search.scaled_search(source, target, "sign", top_k=1)
   assert found == truth and value == pytest.approx(1.0)
   assert map_search.exhaustive_search(source, target, "sign", top_k=1)[0][1] == truth

@@ -110,12 +110,6 @@ def task_data(observations, next_observations, features):
   return TaskData(model, Moments(w.T @ w / len(w), w.T @ y / len(w), np.mean(y ** 2, axis=0), len(w)))
 
 
-def _parts(candidate):
-  """(mapped target inputs, the source input each reads, their signs [k])."""
-  mapped = [i for i, j in enumerate(candidate.observation) if j is not None]
-  return mapped, [candidate.observation[i] for i in mapped], np.asarray(candidate.signs, float)[mapped]
-
-
 def _block(model, inputs, mode):
   """The model's entries among `inputs` (J's rows and columns, B's rows), one vector."""
   effect = model.action_effect[inputs] if mode else np.zeros((len(inputs), 0))
@@ -139,22 +133,22 @@ def subspace_score(candidate, source, target, mode):
 
   candidate: mapping.Map over the target's d_t inputs; source, target: mapping.Model
   (J [d, d], B [d, m]); mode: mapping.action_mode's 'sign', 'order' or None."""
-  mapped, rows, signs = _parts(candidate)
+  mapped, rows, signs = mapping.mapped_parts(candidate)
   if not mapped:
     return SubspaceScore(0.0, 0.0, 0.0, 0.0)
   target_part, seen = _block(target, mapped, mode), _seen(candidate, source, rows, signs, mode)
   lengths = np.linalg.norm(target_part) * np.linalg.norm(seen)
   cosine = float(target_part @ seen / lengths) if lengths > 1e-24 else 0.0
-  target_coverage = float(np.sum(target_part ** 2) / mapping._norm(target, mode) ** 2)
+  target_coverage = float(np.sum(target_part ** 2) / mapping.norm(target, mode) ** 2)
   read = sorted(set(rows))
-  source_coverage = float(np.sum(_block(source, read, mode) ** 2) / mapping._norm(source, mode) ** 2)
+  source_coverage = float(np.sum(_block(source, read, mode) ** 2) / mapping.norm(source, mode) ** 2)
   value = cosine * np.sqrt(max(target_coverage, source_coverage))
   return SubspaceScore(float(value), cosine, target_coverage, source_coverage)
 
 
 def _prediction(candidate, source, target_dims, target_features, mode):
   """P [k, d_t + m_t]: mapped target input i's predicted Δz is P[i] · w (module doc)."""
-  mapped, rows, signs = _parts(candidate)
+  mapped, rows, signs = mapping.mapped_parts(candidate)
   into = np.zeros((len(source.dynamics), target_dims))  # the source's z from the target's
   into[rows, mapped] = signs
   into /= np.maximum(np.abs(into).sum(axis=1, keepdims=True), 1.0)  # many-to-one: the mean
@@ -172,7 +166,7 @@ def master_error(candidate, source, target, mode, gain=True):
 
   candidate: mapping.Map over the target's d_t inputs; source: mapping.Model (J [d_s, d_s],
   B [d_s, m_s]); target: Moments (gram [d_t + m_t, d_t + m_t]); mode as subspace_score."""
-  mapped, _, _ = _parts(candidate)
+  mapped, _, _ = mapping.mapped_parts(candidate)
   variance = target.change
   everything, explained = float(variance.sum()), float(variance[mapped].sum())
   if not mapped or explained <= 0:

@@ -2,7 +2,7 @@
 yet), by either criterion of spam_tf/spam/map_criteria.py: the subspace score or MASTER's
 error. Maps are mapping.Map; partial maps (None) and many-to-one maps (two target inputs
 reading one source input) are both searched, and a map and its mirror image are one map
-(mapping._complete keeps the one with fewer flips).
+(mapping.complete keeps the one with fewer flips).
 
 The search (`scaled_search`), in three steps:
   1. starts from graph matching: per-input signatures (J's diagonal, each row's and
@@ -17,7 +17,7 @@ The search (`scaled_search`), in three steps:
      distractor maps without it);
   2. every observation map gets the signs that make the models agree most (`_signs`: the
      leading eigenvector of the agreement matrix, then single flips: for the subspace
-     score this maximises its numerator, the only part signs change), and mapping._complete
+     score this maximises its numerator, the only part signs change), and mapping.complete
      its action and canonical mirror image;
   3. best-improvement local search from the best-rated starts (`descents`): each input to
      every source input or none, a holder of that source taking the moved input's old one
@@ -51,7 +51,7 @@ def _weights(task):
 
 class _Scorer:
   """observation -> value, remembered: the signs from _signs, the Map completed by
-  mapping._complete (action, canonical signs) and rated by the criterion (higher is better)."""
+  mapping.complete (action, canonical signs) and rated by the criterion (higher is better)."""
 
   def __init__(self, criterion, source, target, mode):
     self.source, self.target, self.mode = criteria.model_of(source), criteria.model_of(target), mode
@@ -77,7 +77,7 @@ class _Scorer:
       signs = _signs(observation, self.source, self.target, self.mode)
     key = (tuple(observation), tuple(signs))
     if key not in self.seen:
-      candidate = mapping._complete(key[0], key[1], self.source, self.target, self.mode)
+      candidate = mapping.complete(key[0], key[1], self.source, self.target, self.mode)
       if candidate not in self.maps:
         self.maps[candidate] = self.rate(candidate)
       self.seen[key] = self.maps[candidate]
@@ -86,7 +86,7 @@ class _Scorer:
   def ranked(self, top_k):
     """[(value, Map)] best first: value, then the tie-break, then mapping's map order."""
     order = sorted(self.maps.items(), key=lambda item: (-round(item[1][0], 9), -round(item[1][1], 9),
-                                                       mapping._sort_key(item[0])))
+                                                       mapping.sort_key(item[0])))
     return [(value, candidate) for candidate, (value, _) in order[:top_k]]
 
 

@@ -121,9 +121,7 @@ def fit(observations, next_observations, features, ridge=1e-6):
 def score(candidate, source, target, mode):
   """The cosine between the target's model and the source's seen through `candidate`
   (a Map); in [-1, 1]."""
-  mapped = [i for i, j in enumerate(candidate.observation) if j is not None]
-  rows = [candidate.observation[i] for i in mapped]
-  signs = np.asarray(candidate.signs, float)[mapped]
+  mapped, rows, signs = mapped_parts(candidate)
   outer = np.outer(signs, signs)
   total = np.sum(target.dynamics[np.ix_(mapped, mapped)] * source.dynamics[np.ix_(rows, rows)] * outer)
   if mode == "sign":
@@ -132,10 +130,17 @@ def score(candidate, source, target, mode):
   elif mode == "order":
     order = list(candidate.action_order)
     total += np.sum(signs[:, None] * target.action_effect[mapped] * source.action_effect[rows][:, order])
-  return float(total / (_norm(target, mode) * _norm(source, mode)))
+  return float(total / (norm(target, mode) * norm(source, mode)))
 
 
-def _norm(model, mode):
+def mapped_parts(candidate):
+  """A Map's (mapped target inputs, the source input each reads, their signs [k])."""
+  mapped = [i for i, j in enumerate(candidate.observation) if j is not None]
+  return mapped, [candidate.observation[i] for i in mapped], np.asarray(candidate.signs, float)[mapped]
+
+
+def norm(model, mode):
+  """|J, B| of a model: the Frobenius norm of what score compares (B only with an action mode)."""
   effect = model.action_effect if mode else np.zeros((len(model.dynamics), 0))
   return max(np.sqrt(np.sum(model.dynamics ** 2) + np.sum(effect ** 2)), 1e-12)
 
@@ -154,7 +159,7 @@ def _best_action(observation, signs, source, target, mode):
   return 1, None
 
 
-def _complete(observation, signs, source, target, mode):
+def complete(observation, signs, source, target, mode):
   """A Map with the best action part and canonical signs: +1 where unmapped, and of a
   map and its mirror image the one with fewer flips (then action sign +1)."""
   signs = tuple(s if j is not None else 1 for j, s in zip(observation, signs))
@@ -181,7 +186,7 @@ def search(source, target, mode, top_k=3, restarts=16, seed=0):
   scored = {}
 
   def evaluate(observation, signs):
-    candidate = _complete(observation, signs, source, target, mode)
+    candidate = complete(observation, signs, source, target, mode)
     if candidate not in scored:
       scored[candidate] = score(candidate, source, target, mode)
     return scored[candidate]
@@ -193,11 +198,11 @@ def search(source, target, mode, top_k=3, restarts=16, seed=0):
     rng = np.random.default_rng(seed)
     for _ in range(restarts):
       _descend(_random_map(rng, target_dims, source_dims), evaluate, source_dims)
-  ranked = sorted(scored.items(), key=lambda item: (-round(item[1], 9), _sort_key(item[0])))
+  ranked = sorted(scored.items(), key=lambda item: (-round(item[1], 9), sort_key(item[0])))
   return [(value, candidate) for candidate, value in ranked[:top_k]]
 
 
-def _sort_key(candidate):
+def sort_key(candidate):
   return tuple(-1 if j is None else j for j in candidate.observation), candidate.signs
 
 
