@@ -163,6 +163,30 @@ def define_bench_flags():
   _define_gin_flags(" (the training shape it measures)")
 
 
+def define_maps_flags():
+  """bin/spam_maps' flags: the grid of map-recovery cases, and the settings of their data."""
+  _declare_verbosity()
+  flags.DEFINE_string("root_dir", os.path.join("runs", "maps"), "Output folder (rows.jsonl, the experts, "
+                      "the log); a rerun resumes it, its settings must match.")
+  flags.DEFINE_string("out_dir", None, "Where REPORT.md and its figures go (default: <root_dir>/report); "
+                      "the report covers every row in root_dir.")
+  flags.DEFINE_list("bases", ["CartPole-v1", "Acrobot-v1", "Swimmer-v4", "Hopper-v4", "InvertedDoublePendulum-v4",
+                              "HalfCheetah-v4", "Walker2d-v4"], "Base tasks: twins of each are the targets.")
+  flags.DEFINE_list("variants", ["plain", "drop", "distract"], "Twin variants: plain (inputs permuted and "
+                    "signed), drop (2 inputs dropped), distract (a noise input and a duplicate added).")
+  flags.DEFINE_list("budgets", ["300", "1000", "2000", "5000"], "Target step budgets.")
+  flags.DEFINE_list("policies", ["random", "expert", "expert_noise"], "Data policies on the twin: random, "
+                    "expert (the base's f1 expert through the true map), expert_noise (its actions mixed "
+                    "with uniform ones).")
+  flags.DEFINE_string("seeds", "10", "Seeds (twin seeds and every draw): a count N (0..N-1) or a comma list.")
+  flags.DEFINE_integer("source_steps", 5000, "Random-policy steps on the base task, as auto_map collects.",
+                       lower_bound=1)
+  flags.DEFINE_integer("expert_iterations", 100, "f1 iterations of each base's expert (train_eval's default "
+                       "100; trained once per root_dir).", lower_bound=1)
+  flags.DEFINE_float("noise_share", 0.5, "expert_noise: the share of uniformly random actions.",
+                     lower_bound=0.0, upper_bound=1.0)
+
+
 def parse_seeds(text):
   """'3' -> [0, 1, 2]; '1,5,7' -> [1, 5, 7]. Raises ValueError on bad input."""
   text = text.strip()
@@ -320,4 +344,18 @@ def spam_bench():
       FLAGS.sweeps, FLAGS.sweep_root)
   console.out(bench_report.format_table(results))
   _write_json(results)
+  return 0
+
+
+def spam_maps():
+  from spam_tf.running import map_recovery, map_recovery_report  # heavy imports after flag parsing
+  if not all(b.isdigit() for b in FLAGS.budgets):
+    raise ValueError(f"--budgets must be positive step counts, got {','.join(FLAGS.budgets)}")
+  budgets = [int(b) for b in FLAGS.budgets]
+  map_recovery.check_grid(FLAGS.bases, FLAGS.variants, FLAGS.policies, budgets)
+  cases = map_recovery.grid(FLAGS.bases, FLAGS.variants, budgets, FLAGS.policies, parse_seeds(FLAGS.seeds))
+  settings = map_recovery.Settings(FLAGS.source_steps, FLAGS.expert_iterations, FLAGS.noise_share)
+  rows, _ = map_recovery.run(FLAGS.root_dir, cases, settings)
+  path = map_recovery_report.write(FLAGS.root_dir, FLAGS.out_dir or os.path.join(FLAGS.root_dir, "report"))
+  console.out(map_recovery_report.terminal_table(rows) + f"\nreport (every row in {FLAGS.root_dir}): {path}")
   return 0

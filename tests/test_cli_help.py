@@ -28,6 +28,8 @@ OWN_FLAGS = {
     "spam_report": {"root_dir", "out_dir", "bootstrap_reps", "tuning_root_dir"},
     "spam_bench": {"envs", "rounds", "split_iterations", "pipeline", "scaling_seeds", "scaling_batch_steps",
                    "sweeps", "sweep_root", "json", *GIN},
+    "spam_maps": {"root_dir", "out_dir", "bases", "variants", "budgets", "policies", "seeds", "source_steps",
+                  "expert_iterations", "noise_share"},
 }
 # Flags whose default is decided elsewhere, or that have none: their help says so in words.
 DEFAULT_IN_WORDS = {("spam_sweep", "seeds"): "Default: the sweep file's sweep.seeds.",
@@ -77,7 +79,8 @@ def test_helpfull_still_lists_every_flag():
 # A flag of another binary, passed to each: refused before anything runs.
 FOREIGN = {"spam_report": "--source=Foo-v0", "spam_main": "--sweep=configs/sweeps/paper.gin",
            "spam_sweep": "--source=CartPole-v1", "spam_eval": "--workers=7",
-           "spam_learners": "--saved_model=x", "spam_bench": "--saved_model=x"}
+           "spam_learners": "--saved_model=x", "spam_bench": "--saved_model=x",
+           "spam_maps": "--sweep=configs/sweeps/paper.gin"}
 REQUIRED = {"spam_sweep": "--sweep and --root_dir are required", "spam_report": "--root_dir is required",
             "spam_eval": "--saved_model is required"}
 
@@ -190,6 +193,8 @@ SMALL = {
     "spam_bench": [("rounds", "3"), ("split_iterations", "1"), ("pipeline", "none"), ("scaling_seeds", ""),
                    ("scaling_batch_steps", "300"), ("sweeps", "none"), ("envs", "CartPole-v1"),
                    ("gin_bindings", "train_eval.batch_steps=300"), ("gin_bindings", "train_eval.eval_episodes=1")],
+    "spam_maps": [("bases", "CartPole-v1"), ("variants", "plain"), ("budgets", "300"), ("policies", "random"),
+                  ("seeds", "1")],
 }
 # The root an example reads when no example writes the root it names: the smoke sweep's
 # (the run of spam_sweep's example of it, when there is one).
@@ -197,7 +202,8 @@ SMOKE_ROOT = ("spam_sweep", ("--sweep=configs/sweeps/smoke.gin", "--root_dir=run
 READS = {"tuning_root_dir", "reuse_units_from", "source_expert_dir", "saved_model", "sweep_root"}
 DEFAULT_ROOT = {"spam_main": lambda flags: f"runs/{flags.get('source', 'CartPole-v1')}_to_"
                                            f"{flags.get('target', 'InvertedPendulum-v4')}",
-                "spam_sweep": lambda flags: None, "spam_learners": lambda flags: "runs/learners"}
+                "spam_sweep": lambda flags: None, "spam_learners": lambda flags: "runs/learners",
+                "spam_maps": lambda flags: "runs/maps"}
 
 
 def first_experiment(sweep_file, patterns):

@@ -270,3 +270,49 @@ def test_count_all_by_hand():
   # 2 target inputs, 2 source inputs: each input none or one of 2 sources with 2 signs (5
   # ways), so 25; one-to-one: mapping.count_maps's 17.
   assert map_search.count_all(2, 2) == 25 and map_search.count_all(2, 2, many_to_one=False) == 17
+
+
+def test_offsets_and_anchors_by_hand():
+  # fit keeps mean / std per input (a constant input: 0, never an anchor).
+  model = mapping.fit([[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]], [[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]], np.zeros((3, 0)))
+  np.testing.assert_allclose(model.offset, [2.0 / np.sqrt(2.0 / 3.0), 0.0])
+  source = mapping.Model(np.zeros((2, 2)), np.zeros((2, 0)), np.array([3.0, 0.2]))
+  target = mapping.Model(np.zeros((2, 2)), np.zeros((2, 0)), np.array([-2.0, 0.5]))
+  assert mapping.anchors((0, 1), source, target) == {0: -1}  # |-2|, |3| >= 1: opposite signs
+  assert mapping.anchors((1, 0), source, target) == {}       # 0.2 and 0.5: below ANCHOR_OFFSET
+  assert mapping.anchors((0, None), source, mapping.Model(target.dynamics, target.action_effect)) == {}
+
+
+def _anchored_pair(target_offset):
+  """An oscillator (inputs 0, 1; the action pushes 1) and an input 2 that only decays, the
+  same in both tasks: J and B cannot see input 2's sign; the offsets can (source +2)."""
+  dynamics = np.array([[0.0, 0.1, 0.0], [-0.1, -0.05, 0.0], [0.0, 0.0, -0.1]])
+  effect = np.array([[0.0], [0.1], [0.0]])
+  offsets = lambda last: None if last is None else np.array([0.0, 0.0, last])
+  return mapping.Model(dynamics, effect, offsets(2.0)), mapping.Model(dynamics, effect, offsets(target_offset))
+
+
+@pytest.mark.parametrize("target_offset, sign", [(-2.0, -1), (2.0, 1)])
+def test_an_anchored_input_takes_its_sign_from_the_offsets(target_offset, sign):
+  source, target = _anchored_pair(None)
+  assert (mapping.score(mapping.Map((0, 1, 2), (1, 1, 1), 1), source, target, "sign")
+          == mapping.score(mapping.Map((0, 1, 2), (1, 1, -1), 1), source, target, "sign") == pytest.approx(1.0))
+  source, target = _anchored_pair(target_offset)
+  (value, anchored), = map_search.scaled_search(source, target, "sign", top_k=1)
+  assert anchored == mapping.Map((0, 1, 2), (1, 1, sign), 1) and value == pytest.approx(1.0)
+  ranked = map_search.exhaustive_search(source, target, "sign", top_k=50)
+  assert ranked[0][1] == anchored and all(m.signs[2] == sign for _, m in ranked if m.observation[2] == 2)
+
+
+def test_same_mode_tells_a_map_from_its_mirror_by_the_action_columns():
+  # Symmetric J with equal diagonal: the swap and the mirror look alike to J; B does not.
+  dynamics = np.array([[-0.1, 0.05], [0.05, -0.1]])
+  effect = np.array([[0.1, 0.0], [0.0, 0.2]])
+  source, target = mapping.Model(dynamics, effect), mapping.Model(dynamics, -effect)  # every sign flipped
+  truth, mirror = mapping.Map((0, 1), (-1, -1)), mapping.Map((0, 1), (1, 1))
+  assert mapping.action_mode(False, 2, False, 2) is None and mapping.action_mode(False, 2, False, 2, same_box=True) == "same"
+  # By hand: <J_t, J_s> = 0.025, the B part ∓(0.01 + 0.04), both norms² 0.075.
+  assert mapping.score(truth, source, target, "same") == pytest.approx(1.0)
+  assert mapping.score(mirror, source, target, "same") == pytest.approx((0.025 - 0.05) / 0.075)
+  assert map_search.scaled_search(source, target, "same", top_k=1)[0][1] == truth
+  assert map_search.scaled_search(source, target, None, top_k=1)[0][1] == mirror  # blind to it: fewer flips

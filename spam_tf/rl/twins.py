@@ -273,12 +273,13 @@ def true_map(env_id_or_spec) -> dict:
     base.close()
 
 
-def recovery(chosen: dict, truth: dict) -> dict:
+def recovery(chosen: dict, truth: dict, mirror: bool = True) -> dict:
   """How much of a twin's true map `truth` (true_map's) the map `chosen` recovers; both in the
   Map vocabulary (spam_tf.spam.mapping.Map.as_json() gives one; a key it lacks means the
   identity: no action order, no dimension permutation, signs +1). A map and its mirror image
   (every sign flipped, and the action sign where actions compare by sign) count as the same
-  map where mapping.py scores them equal (all but 'order' mode): the better of the two counts.
+  map where mapping.py scores them equal (all but 'order' mode): the better of the two counts
+  (mirror=False: the map as it is only).
 
     true_inputs  share of the base inputs the twin reads that a twin input reading them maps
                  to, with its sign (a duplicated base input counts once: either reader will do)
@@ -292,7 +293,7 @@ def recovery(chosen: dict, truth: dict) -> dict:
     raise ValueError(f"a map of {len(chosen['observation'])} inputs for a twin of "
                      f"{len(truth['observation'])}")
   as_is = _judge(chosen, truth)
-  if truth["action_order"] is None:
+  if mirror and truth["action_order"] is None:
     mirror = _judge(_mirror(chosen, sign_mode=truth.get("action_dims") is None), truth)
     if (mirror["true_inputs"], mirror["action"]) > (as_is["true_inputs"], as_is["action"]):
       return {**mirror, "mirrored": True}

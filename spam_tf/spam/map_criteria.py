@@ -123,6 +123,8 @@ def _seen(candidate, source, rows, signs, mode):
     effect = candidate.action_sign * signs * source.action_effect[rows, 0]
   elif mode == "order":
     effect = signs[:, None] * source.action_effect[rows][:, list(candidate.action_order)]
+  elif mode == "same":
+    effect = signs[:, None] * source.action_effect[rows]
   else:
     effect = np.zeros(0)
   return np.concatenate([dynamics.ravel(), effect.ravel()])
@@ -157,6 +159,8 @@ def _prediction(candidate, source, target_dims, target_features, mode):
     actions[0, 0] = candidate.action_sign
   elif mode == "order":
     actions[list(candidate.action_order), np.arange(target_features)] = 1.0
+  elif mode == "same":
+    actions = np.eye(target_features)
   change = np.hstack([source.dynamics[rows] @ into, source.action_effect[rows] @ actions])
   return signs[:, None] * change
 

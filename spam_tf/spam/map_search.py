@@ -75,6 +75,8 @@ class _Scorer:
   def __call__(self, observation, signs=None):
     if signs is None:
       signs = _signs(observation, self.source, self.target, self.mode)
+    elif any(signs[i] != s for i, s in mapping.anchors(observation, self.source, self.target).items()):
+      return -np.inf  # against an anchor (mapping's module doc): never a candidate
     key = (tuple(observation), tuple(signs))
     if key not in self.seen:
       candidate = mapping.complete(key[0], key[1], self.source, self.target, self.mode)
@@ -195,11 +197,13 @@ def _starts(source, target, restarts, seed):
   return list(dict.fromkeys(starts))
 
 
-def _flipped(agree, spins):
-  """Single flips while one raises spinsᵀ agree spins."""
+def _flipped(agree, spins, fixed=None):
+  """Single flips while one raises spinsᵀ agree spins; `fixed` [k] bool: never flipped."""
   spins = spins.copy()
   while True:
     gains = -spins * (agree @ spins)  # a flip's change, over 4
+    if fixed is not None:
+      gains[fixed] = -np.inf
     if gains.max() <= 1e-12:
       return spins
     spins[np.argmax(gains)] *= -1
@@ -208,7 +212,9 @@ def _flipped(agree, spins):
 def _signs(observation, source, target, mode):
   """Per target input ±1 (+1 where unmapped) making the models agree most: the signs of
   the leading eigenvector of the agreement matrix (J's entries, and B's with the action
-  as one more input in 'sign' mode), then flipped one at a time while that helps. For
+  as one more input in 'sign' and 'same' mode), then flipped one at a time while that
+  helps; inputs anchored by their offsets (mapping's module doc) take the anchors' signs
+  and the others are flipped again around them. For
   the subspace score this maximises (locally) its numerator, the only part signs change;
   for MASTER's error it is a heuristic (the search's MASTER maps came out right where the
   subspace's did)."""
@@ -217,14 +223,28 @@ def _signs(observation, source, target, mode):
   signs, k = [1] * len(observation), len(mapped)
   if not mapped:
     return tuple(signs)
-  agree = np.zeros((k + 1, k + 1) if mode == "sign" else (k, k))
+  agree = np.zeros((k + 1, k + 1) if mode in ("sign", "same") else (k, k))
   agree[:k, :k] = target.dynamics[np.ix_(mapped, mapped)] * source.dynamics[np.ix_(rows, rows)]
-  if mode == "sign":
-    agree[:k, k] = target.action_effect[mapped, 0] * source.action_effect[rows, 0]
+  if mode in ("sign", "same"):  # 'same': every action dimension +1, one node
+    agree[:k, k] = np.sum(target.action_effect[mapped] * source.action_effect[rows], axis=1)
   agree += agree.T
   np.fill_diagonal(agree, 0.0)
   spins = _flipped(agree, np.where(np.linalg.eigh(agree)[1][:, -1] >= 0, 1.0, -1.0))
-  for i, spin in zip(mapped, spins * spins[-1]):  # relative to the action's (or last input's)
+  spins = spins * spins[-1]  # relative to the action's (or last input's)
+  required = mapping.anchors(observation, source, target)
+  if required:  # anchored spins fixed (the mirror that agrees with more of them), the rest flipped again
+    fixed = np.zeros(len(spins), bool)
+    position = {i: p for p, i in enumerate(mapped)}
+    for i, sign in required.items():
+      fixed[position[i]] = True
+    agreeing = sum(spins[position[i]] == s for i, s in required.items())
+    if mode != "same" and 2 * agreeing < len(required):  # 'same': the action's +1 is absolute
+      spins = -spins
+    fixed[k:] = mode == "same"
+    for i, sign in required.items():
+      spins[position[i]] = sign
+    spins = _flipped(agree, spins, fixed)
+  for i, spin in zip(mapped, spins):
     signs[i] = int(spin)
   return tuple(signs)
 

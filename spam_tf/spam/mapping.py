@@ -23,9 +23,21 @@ Actions enter the score where the two action spaces correspond ("action_mode"):
   'sign'   one scalar each (a 2-way categorical as action 1 vs 0, a 1-D Gaussian):
            the map carries an action sign (-1: the target pushes the other way);
   'order'  categoricals of the same size: the map carries an action order;
+  'same'   Gaussians of the same size (more than 1) whose dimensions are known to
+           correspond as they are (only when asked: `same_box`; a twin leaves such
+           actions alone): B's columns compared in order, which fixes every input's sign;
   None     anything else: the score compares the state dynamics only.
 A map and its mirror image (every sign flipped, the action's too) score the same
-(a mirror-symmetric task); the one with fewer flips is kept.
+(a mirror-symmetric task); the one with fewer flips is kept, unless anchors decide.
+
+Anchors. Centring throws away each input's offset, and with it the sign of an input
+that sits away from 0 (cos θ of a pendulum hanging down is about +1; its changes are
+second order, so J holds almost nothing of its sign). A Model keeps each input's offset,
+mean / std; a mapped pair whose offsets both reach ANCHOR_OFFSET (the mean is at least a
+spread away from 0) is anchored: its sign is sign(offset_t × offset_s), the one that
+keeps the two tasks' operating points alike. A mirror image then flips every mapped
+input but the anchored ones (a pendulum's mirror negates its angle's sine and its
+velocity, not its cosine).
 """
 import dataclasses
 import itertools
@@ -35,6 +47,7 @@ import numpy as np
 from scipy import optimize
 
 EXHAUSTIVE_LIMIT = 5000  # maps; above it, local search
+ANCHOR_OFFSET = 1.0  # |mean / std| from which an input's sign is read off its offset (module doc)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,9 +55,11 @@ class Model:
   """A task's one-step linear model in standardised coordinates.
 
   dynamics: J [d, d]; action_effect: B [d, m] (m: the action features of
-  `action_mode`; m = 0 when actions are not compared)."""
+  `action_mode`; m = 0 when actions are not compared); offset: [d] each input's mean
+  over its std in the data (None: not known, no anchors)."""
   dynamics: np.ndarray
   action_effect: np.ndarray
+  offset: np.ndarray = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,20 +83,23 @@ class Map:
                   for key, value in record.items()})
 
 
-def action_mode(source_discrete, source_actions, target_discrete, target_actions):
-  """'sign', 'order' or None (module doc); *_actions: categories or Gaussian dims."""
+def action_mode(source_discrete, source_actions, target_discrete, target_actions, same_box=False):
+  """'sign', 'order', 'same' (only if same_box) or None (module doc); *_actions:
+  categories or Gaussian dims."""
   scalar = lambda discrete, n: (discrete and n == 2) or (not discrete and n == 1)
   if scalar(source_discrete, source_actions) and scalar(target_discrete, target_actions):
     return "sign"
   if source_discrete and target_discrete and source_actions == target_actions:
     return "order"
+  if same_box and not source_discrete and not target_discrete and source_actions == target_actions:
+    return "same"
   return None
 
 
 def action_features(actions, discrete, num_actions, mode):
   """actions [N] int (categorical) or [N, a] float -> features u [N, m] for `mode`:
   'sign' one column (+1 / -1 for categorical action 1 / 0, a Gaussian's value),
-  'order' one-hot [N, n], None no columns."""
+  'order' one-hot [N, n], 'same' a Gaussian's values [N, a], None no columns."""
   actions = np.asarray(actions)
   if mode is None:
     return np.zeros((len(actions), 0))
@@ -100,8 +118,8 @@ def fit(observations, next_observations, features, ridge=1e-6):
   centred over actions instead: only differences between actions are defined).
   """
   observations = np.asarray(observations, float)
-  std = observations.std(axis=0)
-  std = np.where(std > 1e-8, std, 1.0)  # a constant dimension keeps its scale
+  spread = observations.std(axis=0)
+  std = np.where(spread > 1e-8, spread, 1.0)  # a constant dimension keeps its scale
   z = (observations - observations.mean(axis=0)) / std
   delta = (np.asarray(next_observations, float) - observations) / std
   features = np.asarray(features, float)
@@ -115,7 +133,20 @@ def fit(observations, next_observations, features, ridge=1e-6):
   effect = coefficients[:, d:-1]
   if one_hot:
     effect = effect - effect.mean(axis=1, keepdims=True)
-  return Model(coefficients[:, :d], effect)
+  offset = np.where(spread > 1e-8, observations.mean(axis=0) / std, 0.0)  # a constant: no anchor
+  return Model(coefficients[:, :d], effect, offset)
+
+
+def anchors(observation, source, target):
+  """{target input: the sign its offsets require} for the anchored mapped pairs (module
+  doc); observation: per target input, the source input or None."""
+  if source.offset is None or target.offset is None:
+    return {}
+  required = {}
+  for i, j in enumerate(observation):
+    if j is not None and min(abs(target.offset[i]), abs(source.offset[j])) >= ANCHOR_OFFSET:
+      required[i] = 1 if target.offset[i] * source.offset[j] > 0 else -1
+  return required
 
 
 def score(candidate, source, target, mode):
@@ -130,6 +161,8 @@ def score(candidate, source, target, mode):
   elif mode == "order":
     order = list(candidate.action_order)
     total += np.sum(signs[:, None] * target.action_effect[mapped] * source.action_effect[rows][:, order])
+  elif mode == "same":
+    total += np.sum(signs[:, None] * target.action_effect[mapped] * source.action_effect[rows])
   return float(total / (norm(target, mode) * norm(source, mode)))
 
 
@@ -164,11 +197,14 @@ def complete(observation, signs, source, target, mode):
   map and its mirror image the one with fewer flips (then action sign +1)."""
   signs = tuple(s if j is not None else 1 for j, s in zip(observation, signs))
   action_sign, order = _best_action(observation, signs, source, target, mode)
-  if mode != "order":
-    mirror = tuple(-s if j is not None else 1 for j, s in zip(observation, signs))
+  if mode not in ("order", "same"):  # 'same': B's columns tell a map from its mirror
+    required = anchors(observation, source, target)  # an anchored input keeps its sign in the mirror
+    mirror = tuple(s if j is None or i in required else -s for i, (j, s) in enumerate(zip(observation, signs)))
     mirror_action = -action_sign if mode == "sign" else 1
-    # Fewer flips, then the action's sign +1, then the first mapped sign +1: a total order.
-    flips = lambda signs_, action_: (sum(s < 0 for s in signs_) + (action_ < 0), action_ < 0,
+    # More anchors agreeing, fewer flips, then the action's sign +1, then the first mapped
+    # sign +1: a total order.
+    flips = lambda signs_, action_: (sum(signs_[i] != s for i, s in required.items()),
+                                     sum(s < 0 for s in signs_) + (action_ < 0), action_ < 0,
                                      [s < 0 for j, s in zip(observation, signs_) if j is not None])
     if flips(mirror, mirror_action) < flips(signs, action_sign):
       signs, action_sign = mirror, mirror_action
