@@ -1,14 +1,21 @@
 """Automatic inter-task maps: the model comparison (spam_tf/spam/mapping.py) and the
 probe's halving and decision (spam_tf/spam/auto_map.py), on tiny inputs with answers
 worked out by hand or built into the data."""
+import dataclasses
 import json
 import os
 
 import numpy as np
 import pytest
 
+from spam_tf.rl import agents
 from spam_tf.rl import curves
+from spam_tf.rl import envs
+from spam_tf.rl import policy as policy_lib
+from spam_tf.rl import twins
+from spam_tf.rl import weights as weights_lib
 from spam_tf.spam import auto_map
+from spam_tf.spam import map_criteria as criteria
 from spam_tf.spam import mapping
 from tests.conftest import run_sweep_in_process
 
@@ -334,3 +341,49 @@ def test_a_resumed_unit_that_chose_nothing_replays_its_reused_episodes(tmp_path)
   assert charged == 900 and reused == [] and asked == [250]
   np.testing.assert_array_equal(arrays[0], [[2.0], [-1.0]])  # rows swapped, row 1 negated
   np.testing.assert_array_equal(arrays[2], [[5.0, 3.0]])      # the action sign swaps the logits
+
+
+def test_own_error_by_hand():
+  # One input, E[z²] = 1, E[z Δz] = 0.5, E[Δz²] = 0.5: the fit Δz = 0.5 z leaves 0.5 - 0.25.
+  moments = criteria.Moments(np.array([[1.0]]), np.array([[0.5]]), np.array([0.5]), 100)
+  assert criteria.own_error(moments) == pytest.approx(0.5)
+
+
+def test_the_master_rule_rates_a_noise_free_twins_true_map_1():
+  rng = np.random.default_rng(0)
+  dynamics = np.array([[0.0, 0.1, 0.0], [-0.2, -0.05, 0.1], [0.0, 0.3, -0.1]])
+  effect = np.array([0.0, 0.2, 0.05])
+  states, push = rng.normal(size=(500, 3)), rng.choice([-1.0, 1.0], size=500)
+  following = states + states @ dynamics.T + np.outer(push, effect)
+  order, signs = [2, 0, 1], np.array([1.0, -1.0, 1.0])  # target input i is source input order[i] times signs[i]
+  source = criteria.task_data(states, following, push[:, None])
+  target = criteria.task_data(states[:, order] * signs, following[:, order] * signs, push[:, None])
+  truth = mapping.Map((2, 0, 1), (1, -1, 1), 1)
+  assert auto_map.rate("master", truth, source, target, "sign") == pytest.approx(1.0, abs=1e-6)
+  assert auto_map.rate("master", mapping.Map((2, 0, 1), (1, 1, 1), 1), source, target, "sign") < 0.9
+  assert auto_map.rate("score", truth, source, target, "sign") == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("twin_id", ["spam_tf.rl.twins:CartPole-twin3-act-v0", "spam_tf.rl.twins:Acrobot-twin4-act-v0"])
+def test_a_twin_target_through_its_true_map_acts_as_the_base_policy(twin_id):
+  """transfer.observation_map = 'twin': the start on the twin picks, on every twin
+  observation, the action the source policy picks on the base observation."""
+  twin = envs.make(twin_id)
+  base = envs.make(twins.twin_spec(twin_id).base)
+  policies = []
+  for env in (base, twin):
+    spec = envs.action_spec(env)
+    _, net = agents.make_agent(envs.observation_spec(env), spec)
+    policies.append((policy_lib.from_network(net, spec), weights_lib.get(net)))
+  (base_policy, source_arrays), (twin_policy, target_init) = policies
+  rng = np.random.default_rng(1)
+  source_arrays = [rng.normal(size=np.shape(a)).astype(np.float32) for a in source_arrays]
+  arrays, _ = auto_map.transfer_with(source_arrays, True, target_init, True, auto_map.twin_map(twin_id))
+  wrapper = twin
+  while not isinstance(wrapper, twins.Twin):
+    wrapper = wrapper.env
+  base_obs = rng.normal(size=(20, base.observation_space.shape[0])).astype(np.float32)
+  twin_obs = np.stack([wrapper._observe(x) for x in base_obs])  # pylint: disable=protected-access
+  base_actions = dataclasses.replace(base_policy, weights=source_arrays).greedy(base_obs)
+  twin_actions = dataclasses.replace(twin_policy, weights=list(arrays)).greedy(twin_obs)
+  assert [int(wrapper.base_action(a)) for a in twin_actions] == [int(a) for a in base_actions]

@@ -323,5 +323,6 @@ def check_transfer(source, target, expert_results):
     sources = [fresh(source, "source")]
   for source_arrays, source_discrete in sources:
     with gin.config_scope("target"):  # as in the worker, where f2 calls it
-      maps = {"observation_map": None} if auto_map.requested() else {}  # chosen in the unit
+      maps = ({"observation_map": None} if auto_map.requested() or auto_map.requested("twin")
+              else {})  # chosen in the unit
       transfer.transfer(source_arrays, source_discrete, target_arrays, target_discrete, **maps)

@@ -5,7 +5,7 @@ A case is (base task, twin variant, target step budget, data policy, seed); its 
 actions where mapping.Map can say so (a Discrete's order, a 1-D Box's sign; Map has no word
 for a permutation of a larger Box's dimensions). Per case:
   1. source: a uniformly random policy's transitions on the base as auto_map collects them
-     (_source_episodes: 8 envs, complete episodes), shared by the cases of a base and seed;
+     (auto_map.source_episodes: 8 envs, complete episodes), shared by the cases of a base and seed;
   2. target: `budget` steps on the twin from one env, episodes cut at the budget, by the
      data policy: 'random', 'expert' (the base's f1 expert acting through the twin's true
      map: the twin's inputs carried back to the base's, a dropped one read as 0, as a
@@ -141,7 +141,7 @@ def _relabelling(case):
 def source_data(base, seed, steps):
   """(TaskData, steps, seconds) of the base's random-policy transitions (module doc, 1)."""
   start = time.perf_counter()
-  episodes = auto_map._source_episodes(base, seed, steps)  # pylint: disable=protected-access
+  episodes = auto_map.source_episodes(base, seed, steps)
   return _task_data(episodes, base), sum(ep.length for ep in episodes), time.perf_counter() - start
 
 

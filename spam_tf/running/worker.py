@@ -160,8 +160,13 @@ def _run_target(root_dir, unit, record, expert_result=None, *helper_results):
     if auto_map.requested():
       return _auto_start(unit, run_dir, source_arrays, expert_result["discrete"], target_init,
                          target_discrete, policy_of, collect_fresh)
-    arrays, how = transfer.transfer(source_arrays, expert_result["discrete"], target_init,
-                                    target_discrete)
+    if auto_map.requested("twin"):  # a twin target's true map (its sign flips too)
+      arrays, how = auto_map.transfer_with(source_arrays, expert_result["discrete"], target_init,
+                                           target_discrete, auto_map.twin_map(unit.env_id))
+      how = {**how, "twin": auto_map.twin_map(unit.env_id).as_json()}
+    else:
+      arrays, how = transfer.transfer(source_arrays, expert_result["discrete"], target_init,
+                                      target_discrete)
     files.write_json(os.path.join(run_dir, auto_map.TRANSFER_FILE), how)
     return arrays, 0, []
 

@@ -6,9 +6,13 @@ For one target unit (a start point of the source, the target's fresh initialisat
      source is simulated, and no target step is spent);
   2. target transitions: the fresh initialisation's complete episodes on the target, at
      least one, about `model_steps` steps (the training's collect_fresh);
-  3. the `top_k` maps by the comparison of the two tasks' linear models
-     (spam_tf/spam/mapping.py); if none scores `probe_floor` (no map makes the source's
-     dynamics look like the target's), nothing is transferred, without a probe;
+  3. the `top_k` maps by the comparison of the two tasks' linear models, by `rule`:
+     'score' mapping.search by mapping.score (spam_tf/spam/mapping.py), 'subspace'
+     map_search.scaled_search by the subspace score, 'master' scaled_search by MASTER's
+     prediction error, rated as the share of the target's change that the target's own
+     linear model explains which the mapped source model explains, 1 - error / 1 -
+     own error (spam_tf/spam/map_criteria.py); if none rates `probe_floor` (no map makes
+     the source's dynamics look like the target's), nothing is transferred, without a probe;
   4. candidates: 'nothing' (the fresh initialisation: scratch), 'unmapped' (today's
      transfer), and the start carried through each map ('map_1' the best scored);
   5. successive halving over `rounds`: each round splits probe_steps / rounds equally
@@ -44,10 +48,14 @@ import numpy as np
 from spam_tf import files
 from spam_tf.rl import collect
 from spam_tf.rl import envs as envs_lib
+from spam_tf.rl import twins
+from spam_tf.spam import map_criteria as criteria
+from spam_tf.spam import map_search
 from spam_tf.spam import mapping
 from spam_tf.spam import transfer as transfer_lib
 
 NOTHING, UNMAPPED = "nothing", "unmapped"
+RULES = ("score", "subspace", "master")
 TRANSFER_FILE = "transfer.json"  # in a target unit's folder: how its start was made
 
 
@@ -75,9 +83,20 @@ def recorded(run_dir):
   return files.read_json(path).get("auto") if os.path.exists(path) else None
 
 
-def requested():
-  """Whether gin asks for the automatic map (transfer.observation_map = 'auto')."""
-  return gin.get_bindings("transfer").get("observation_map") == "auto"
+def requested(kind="auto"):
+  """Whether gin asks for the automatic map (transfer.observation_map = 'auto'), or for
+  kind='twin' a twin target's true map (transfer.observation_map = 'twin')."""
+  return gin.get_bindings("transfer").get("observation_map") == kind
+
+
+def twin_map(target_env):
+  """transfer.observation_map = 'twin': the target twin's true map back to its base
+  (spam_tf/rl/twins.py), as a mapping.Map; a one-line error for a target that is no twin."""
+  try:
+    truth = twins.true_map(target_env)
+  except (ValueError, envs_lib.EnvError) as error:
+    raise transfer_lib.TransferError(f"transfer.observation_map='twin' needs a twin target: {error}") from None
+  return mapping.Map.from_json({key: truth[key] for key in twins.MAP_KEYS})
 
 
 def transfer_with(source_arrays, source_discrete, target_init, target_discrete, chosen_map):
@@ -96,7 +115,7 @@ def transfer_with(source_arrays, source_discrete, target_init, target_discrete, 
 def auto_map(source_env, target_env, seed, source_arrays, source_discrete, target_init,
              target_discrete, policy_of, collect_fresh, top_k=3, source_steps=5000,
              model_steps=300, probe_floor=0.8, probe_steps=600, rounds=2, chunk_episodes=4,
-             episode_cap=50, margin=2.0, trust_score=0.8):
+             episode_cap=50, margin=2.0, trust_score=0.8, rule="score"):
   """Chooses the start (module doc). policy_of: target arrays -> a NumpyPolicy;
   collect_fresh: min steps -> the fresh initialisation's complete target episodes.
 
@@ -105,10 +124,12 @@ def auto_map(source_env, target_env, seed, source_arrays, source_discrete, targe
   'decision', 'target_env_steps' (every target step it used), 'reused_env_steps' (those
   of the reused episodes: the head of iteration 1's batch) and 'charged_env_steps'.
   """
+  if rule not in RULES:
+    raise ValueError(f"auto_map.rule={rule!r}: one of {', '.join(RULES)}")
   model_episodes = collect_fresh(model_steps)
   candidates, mode, source_env_steps = _candidates(
       model_episodes, source_env, seed, source_arrays, source_discrete, target_init,
-      target_discrete, source_steps, top_k)
+      target_discrete, source_steps, top_k, rule)
   best_score = max((c.model_score for c in candidates[1:] if c.model_score is not None),
                    default=None)
   probe = _Probe(target_env, seed, policy_of, episode_cap, chunk_episodes)
@@ -124,7 +145,7 @@ def auto_map(source_env, target_env, seed, source_arrays, source_discrete, targe
   reused_env_steps = model_env_steps if reused else 0
   record = {"chosen": chosen.name, "map": None if chosen.map is None else chosen.map.as_json(),
             "action_mode": mode, "candidates": [c.summary() for c in candidates],
-            "decision": decision, "model_min_steps": model_steps, "model_steps": model_env_steps,
+            "decision": decision, "rule": rule, "model_min_steps": model_steps, "model_steps": model_env_steps,
             "probe_steps": probe.steps, "target_env_steps": model_env_steps + probe.steps,
             "reused_env_steps": reused_env_steps,
             "charged_env_steps": model_env_steps + probe.steps - reused_env_steps,
@@ -146,21 +167,36 @@ def _probe_and_decide(probe, candidates, probe_steps, rounds, margin, trust_scor
 
 
 def _candidates(model_episodes, source_env, seed, source_arrays, source_discrete, target_init,
-                target_discrete, source_steps, top_k):
+                target_discrete, source_steps, top_k, rule="score"):
   """(['nothing', 'unmapped', 'map_1', ...], action mode, source steps): steps 1, 3 and 4
   of the module doc, the target model fitted on model_episodes."""
   nothing = Candidate(NOTHING, list(target_init))
   source_actions, target_actions = _actions(source_arrays, source_discrete), _actions(target_init, target_discrete)
   mode = mapping.action_mode(source_discrete, source_actions, target_discrete, target_actions)
-  source_episodes = _source_episodes(source_env, seed, source_steps)
-  source_model = _model(source_episodes, source_discrete, source_actions, mode)
-  target_model = _model(model_episodes, target_discrete, target_actions, mode)
-  ranked = mapping.search(source_model, target_model, mode, top_k=top_k, seed=seed)
+  episodes = source_episodes(source_env, seed, source_steps)
+  source = _task_data(episodes, source_discrete, source_actions, mode)
+  target = _task_data(model_episodes, target_discrete, target_actions, mode)
+  if rule == "score":
+    ranked = mapping.search(source.model, target.model, mode, top_k=top_k, seed=seed)
+  else:
+    ranked = [(rate(rule, found, source, target, mode), found)
+              for _, found in map_search.scaled_search(source, target, mode, rule, top_k=top_k, seed=seed)]
   transferred = _transferred(ranked, source_arrays, source_discrete, target_init, target_discrete)
-  if len(target_model.dynamics) == len(source_model.dynamics):  # unmapped = the identity map
-    transferred[0].model_score = mapping.score(
-        _identity(len(target_model.dynamics), mode, source_actions), source_model, target_model, mode)
-  return [nothing] + transferred, mode, sum(ep.length for ep in source_episodes)
+  if len(target.model.dynamics) == len(source.model.dynamics):  # unmapped = the identity map
+    transferred[0].model_score = rate(rule, _identity(len(target.model.dynamics), mode, source_actions),
+                                      source, target, mode)
+  return [nothing] + transferred, mode, sum(ep.length for ep in episodes)
+
+
+def rate(rule, candidate, source, target, mode):
+  """A map's model score by `rule` (module doc, 3), higher is better; source, target: TaskData."""
+  if rule == "score":
+    return mapping.score(candidate, source.model, target.model, mode)
+  if rule == "subspace":
+    return criteria.subspace_score(candidate, source.model, target.model, mode).value
+  own = criteria.own_error(target.moments)
+  error = criteria.master_error(candidate, source.model, target.moments, mode).total
+  return float((1.0 - error) / (1.0 - own)) if own < 1.0 else 0.0
 
 
 def _identity(dims, mode, actions):
@@ -187,7 +223,7 @@ def _transferred(ranked, source_arrays, source_discrete, target_init, target_dis
   return out
 
 
-def _source_episodes(source_env, seed, steps):
+def source_episodes(source_env, seed, steps):
   """A uniformly random policy's episodes on the source (about `steps` steps)."""
   collector = collect.EpisodeCollector(source_env, 8)
   try:
@@ -198,13 +234,13 @@ def _source_episodes(source_env, seed, steps):
     collector.close()
 
 
-def _model(episodes, discrete, num_actions, mode):
-  """mapping.fit on every transition of the episodes."""
+def _task_data(episodes, discrete, num_actions, mode):
+  """map_criteria.task_data (mapping.fit's model and the moments) of every transition."""
   observations = np.concatenate([ep.observations[:-1] for ep in episodes])
   next_observations = np.concatenate([ep.observations[1:] for ep in episodes])
   actions = np.concatenate([ep.actions for ep in episodes])
-  return mapping.fit(observations, next_observations,
-                     mapping.action_features(actions, discrete, num_actions, mode))
+  return criteria.task_data(observations, next_observations,
+                            mapping.action_features(actions, discrete, num_actions, mode))
 
 
 class _Probe:

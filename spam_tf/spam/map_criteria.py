@@ -204,6 +204,16 @@ def significance(task):
   return task.model.dynamics / np.maximum(error, 1e-12)
 
 
+def own_error(moments):
+  """MASTER's error of the target's own least-squares model on its data: the share of
+  Σ_i E(Δz_i²) it leaves unexplained (the floor no map's error can go below, up to the
+  ridge)."""
+  inverse = np.linalg.pinv(moments.gram)
+  residual = moments.change - np.sum(moments.cross * (inverse @ moments.cross), axis=0)
+  everything = float(moments.change.sum())
+  return float(np.maximum(residual, 0.0).sum() / everything) if everything > 0 else 1.0
+
+
 def model_of(task):
   """The mapping.Model of a Model or a TaskData."""
   return task.model if isinstance(task, TaskData) else task

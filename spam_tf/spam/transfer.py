@@ -127,7 +127,8 @@ def transfer(source, source_discrete, target_init, target_discrete,
   """
   if isinstance(observation_map, str):
     raise TransferError(f"transfer.observation_map={observation_map!r}: 'auto' is chosen per target "
-                        "unit (spam_tf/spam/auto_map.py); anything else must list source indices")
+                        "unit (spam_tf/spam/auto_map.py), 'twin' is a twin target's true map; "
+                        "anything else must list source indices")
   if layer_strategy not in ("reinit", "overlap"):
     raise TransferError(f"unknown layer_strategy {layer_strategy!r} (reinit, overlap)")
   if head_strategy not in ("auto", "reinit", "overlap", "logit_difference"):
