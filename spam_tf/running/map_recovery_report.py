@@ -150,6 +150,8 @@ def figure(rows, field, path):
   for r, value in enumerate(panels):
     for c, budget in enumerate(budgets):
       ax = axes[r][c]
+      if not select(rows, budget=budget, **{field: value}):
+        ax.text(0.5, 0.5, "not run", transform=ax.transAxes, ha="center", va="center", color="0.5")
       for rule in recovery.RULES:
         points = [(d, share(select(rows, inputs=d, budget=budget, **{field: value}), rule)) for d in sizes]
         points = [(d, s) for d, s in points if not np.isnan(s)]

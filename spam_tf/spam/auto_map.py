@@ -145,7 +145,7 @@ def auto_map(source_env, target_env, seed, source_arrays, source_discrete, targe
   reused_env_steps = model_env_steps if reused else 0
   record = {"chosen": chosen.name, "map": None if chosen.map is None else chosen.map.as_json(),
             "action_mode": mode, "candidates": [c.summary() for c in candidates],
-            "decision": decision, "rule": rule, "model_min_steps": model_steps, "model_steps": model_env_steps,
+            "decision": decision, "model_min_steps": model_steps, "model_steps": model_env_steps,
             "probe_steps": probe.steps, "target_env_steps": model_env_steps + probe.steps,
             "reused_env_steps": reused_env_steps,
             "charged_env_steps": model_env_steps + probe.steps - reused_env_steps,
